@@ -1,0 +1,40 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using NodeAgent.Configuration;
+using NodeAgent.Inventory;
+using NodeAgent.Storage;
+using NodeAgent.Telemetry;
+
+namespace NodeAgent.Hosting;
+
+/// <summary>Takes one scan of the monitored directory, with its span and metrics.</summary>
+public sealed class InventoryCollector(AgentSettings settings, TreeScanner scanner, AgentTelemetry telemetry, TimeProvider time)
+{
+    private readonly KeyValuePair<string, object?> _nodeTag = new("node", settings.NodeName);
+
+    /// <exception cref="MountPathException">the monitored directory is missing or unreadable</exception>
+    public ScanRecord Collect(CancellationToken cancellationToken)
+    {
+        using var activity = AgentTelemetry.ActivitySource.StartActivity(AgentTelemetry.ScanActivityName);
+        activity?.SetTag("node.name", settings.NodeName);
+        activity?.SetTag("mount.path", settings.MountPath);
+        var collectedAt = time.GetUtcNow();
+        try
+        {
+            var result = scanner.Scan(settings.MountPath, cancellationToken);
+            activity?.SetTag("scan.entries", result.Snapshot.Count);
+            activity?.SetTag("scan.bytes", result.Snapshot.ApproximateBytes);
+            activity?.SetTag("scan.vanished", result.Vanished);
+            activity?.SetTag("scan.unreadable", result.Unreadable);
+            telemetry.ScanDuration.Record(result.Duration.TotalSeconds, _nodeTag);
+            telemetry.ScanEntries.Record(result.Snapshot.Count, _nodeTag);
+            return new ScanRecord(Guid.CreateVersion7(collectedAt), settings.NodeName, settings.MountPath, collectedAt, result);
+        }
+        catch (MountPathException e)
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, e.Message);
+            telemetry.Scans.Add(1, new KeyValuePair<string, object?>("result", "failed"));
+            throw;
+        }
+    }
+}

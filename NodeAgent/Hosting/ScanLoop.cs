@@ -1,0 +1,50 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeAgent.Configuration;
+using NodeAgent.Inventory;
+using NodeAgent.Storage;
+
+namespace NodeAgent.Hosting;
+
+/// <summary>Scans at start and then every <c>Agent:ScanInterval</c>, handing each scan to the spool.</summary>
+public sealed partial class ScanLoop(AgentSettings settings, InventoryCollector collector, ScanSpool spool, TimeProvider time, ILogger<ScanLoop> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(settings.ScanInterval, time);
+        do
+        {
+            try
+            {
+                var scan = await Task.Run(() => collector.Collect(stoppingToken), stoppingToken);
+                spool.Add(scan);
+            }
+            catch (MountPathException e)
+            {
+                LogScanFailed(logger, e.Message);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // A scan interrupted by shutdown is discarded whole; nothing of it was stored.
+                return;
+            }
+        }
+        while (await WaitForNextTickAsync(timer, stoppingToken));
+    }
+
+    private static async Task<bool> WaitForNextTickAsync(PeriodicTimer timer, CancellationToken stoppingToken)
+    {
+        try
+        {
+            return await timer.WaitForNextTickAsync(stoppingToken);
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Scan failed: {Reason}")]
+    private static partial void LogScanFailed(ILogger logger, string reason);
+}

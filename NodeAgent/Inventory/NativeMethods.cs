@@ -1,0 +1,71 @@
+using System.Runtime.InteropServices;
+
+namespace NodeAgent.Inventory;
+
+/// <summary>
+/// The few libc calls the scanner needs. .NET's directory enumeration decodes names as UTF-8 and
+/// replaces invalid bytes, which would lose names; these calls keep every name as its exact bytes.
+/// </summary>
+internal static unsafe partial class NativeMethods
+{
+    private const string Libc = "libc";
+
+    public const int AtFdCwd = -100;
+    public const int OReadOnly = 0x0;
+    public const int ONonBlock = 0x800;
+    public const int ODirectory = 0x10000;
+    public const int ONoFollow = 0x20000;
+    public const int OCloseOnExec = 0x80000;
+    public const int AtSymlinkNoFollow = 0x100;
+    public const int AtNoAutomount = 0x800;
+
+    public const uint StatxType = 0x1;
+    public const uint StatxMode = 0x2;
+    public const uint StatxIno = 0x100;
+    public const uint StatxSize = 0x200;
+    public const uint StatxMtime = 0x40;
+
+    public const int ENOENT = 2;
+    public const int EACCES = 13;
+    public const int ENOTDIR = 20;
+    public const int EINTR = 4;
+
+    public const int DirentNameOffset = 19;
+
+    [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
+    public static partial int OpenAt(int dirFd, byte* path, int flags, int mode);
+
+    [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
+    public static partial int Close(int fd);
+
+    [LibraryImport(Libc, EntryPoint = "fdopendir", SetLastError = true)]
+    public static partial nint FdOpenDir(int fd);
+
+    [LibraryImport(Libc, EntryPoint = "readdir", SetLastError = true)]
+    public static partial byte* ReadDir(nint dir);
+
+    [LibraryImport(Libc, EntryPoint = "closedir", SetLastError = true)]
+    public static partial int CloseDir(nint dir);
+
+    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true)]
+    public static partial int StatX(int dirFd, byte* path, int flags, uint mask, Statx* buffer);
+
+    [LibraryImport(Libc, EntryPoint = "strerror")]
+    private static partial nint StrError(int errno);
+
+    public static string Describe(int errno) => Marshal.PtrToStringUTF8(StrError(errno)) ?? $"errno {errno}";
+
+    /// <summary>struct statx from linux/stat.h (256 bytes, the same layout on every architecture).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    public struct Statx
+    {
+        [FieldOffset(0)] public uint Mask;
+        [FieldOffset(28)] public ushort Mode;
+        [FieldOffset(32)] public ulong Inode;
+        [FieldOffset(40)] public ulong Size;
+        [FieldOffset(112)] public long MtimeSeconds;
+        [FieldOffset(120)] public uint MtimeNanoseconds;
+        [FieldOffset(136)] public uint DeviceMajor;
+        [FieldOffset(140)] public uint DeviceMinor;
+    }
+}

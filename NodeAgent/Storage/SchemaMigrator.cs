@@ -1,0 +1,114 @@
+using System.Reflection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace NodeAgent.Storage;
+
+/// <summary>
+/// Applies the embedded, numbered SQL migrations (<c>Storage/Migrations/NNNN_name.sql</c>) that the
+/// database has not seen yet. Every agent of a cluster may start at the same moment: a transaction-scoped
+/// advisory lock lets one of them migrate while the others wait and then find nothing to do.
+/// </summary>
+public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<SchemaMigrator> logger)
+{
+    // Any fixed 64-bit number unique to this schema: 'nodemon1' as ASCII.
+    private const long AdvisoryLockKey = 0x6E6F64656D6F6E31;
+    private const string ResourcePrefix = "NodeAgent.Migrations.";
+
+    public static IReadOnlyList<(int Version, string Name, string Sql)> Migrations { get; } = LoadMigrations();
+
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+
+        await using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
+        {
+            command.Parameters.AddWithValue(AdvisoryLockKey);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        await using (var command = new NpgsqlCommand(
+            """
+            CREATE TABLE IF NOT EXISTS node_monitor_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now())
+            """, connection, transaction))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken);
+        }
+
+        var applied = new HashSet<int>();
+        await using (var command = new NpgsqlCommand("SELECT version FROM node_monitor_migrations", connection, transaction))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                applied.Add(reader.GetInt32(0));
+            }
+        }
+
+        foreach (var (version, name, sql) in Migrations)
+        {
+            if (applied.Contains(version))
+            {
+                continue;
+            }
+
+            await using (var command = new NpgsqlCommand(sql, connection, transaction))
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using (var command = new NpgsqlCommand("INSERT INTO node_monitor_migrations (version, name) VALUES ($1, $2)", connection, transaction))
+            {
+                command.Parameters.AddWithValue(version);
+                command.Parameters.AddWithValue(name);
+                await command.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            LogApplied(logger, version, name);
+        }
+
+        await transaction.CommitAsync(cancellationToken);
+    }
+
+    private static List<(int, string, string)> LoadMigrations()
+    {
+        var assembly = typeof(SchemaMigrator).Assembly;
+        var migrations = new List<(int, string, string)>();
+        foreach (var resource in assembly.GetManifestResourceNames())
+        {
+            if (!resource.StartsWith(ResourcePrefix, StringComparison.Ordinal) || !resource.EndsWith(".sql", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            var fileName = resource[ResourcePrefix.Length..^".sql".Length];
+            var separator = fileName.IndexOf('_', StringComparison.Ordinal);
+            if (separator <= 0 || !int.TryParse(fileName.AsSpan(0, separator), out var version))
+            {
+                throw new InvalidOperationException($"Migration resource '{resource}' is not named NNNN_name.sql.");
+            }
+
+            using var stream = assembly.GetManifestResourceStream(resource)!;
+            using var reader = new StreamReader(stream);
+            migrations.Add((version, fileName[(separator + 1)..], reader.ReadToEnd()));
+        }
+
+        migrations.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        for (var i = 1; i < migrations.Count; i++)
+        {
+            if (migrations[i].Item1 == migrations[i - 1].Item1)
+            {
+                throw new InvalidOperationException($"Two migrations share version {migrations[i].Item1}.");
+            }
+        }
+
+        return migrations;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applied schema migration {Version} ({Name})")]
+    private static partial void LogApplied(ILogger logger, int version, string name);
+}
