@@ -1,0 +1,151 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace NodeAgent.Tests.Infrastructure;
+
+/// <summary>The real agent as a child process (the build output of NodeAgent), with its output captured.</summary>
+public sealed class AgentProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _lines = new();
+    private readonly SemaphoreSlim _lineSignal = new(0);
+
+    private AgentProcess(Process process)
+    {
+        _process = process;
+        process.OutputDataReceived += (_, e) => Collect(e.Data);
+        process.ErrorDataReceived += (_, e) => Collect(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public static string AgentAssembly => Path.Combine(AppContext.BaseDirectory, "NodeAgent.dll");
+
+    public IReadOnlyList<string> Lines => [.. _lines];
+
+    public string Output => string.Join('\n', _lines);
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    public static AgentProcess Start(IDictionary<string, string?> environment, params string[] arguments) =>
+        StartAs(runAs: null, environment, arguments);
+
+    /// <summary>Starts the agent as another user (through runuser), e.g. to meet permissions that root would bypass.</summary>
+    public static AgentProcess StartAs(string? runAs, IDictionary<string, string?> environment, params string[] arguments)
+    {
+        var start = new ProcessStartInfo(runAs is null ? "dotnet" : "runuser")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        if (runAs is not null)
+        {
+            foreach (var argument in new[] { "-u", runAs, "--", "dotnet" })
+            {
+                start.ArgumentList.Add(argument);
+            }
+        }
+
+        start.ArgumentList.Add(AgentAssembly);
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        // Start from a clean slate: nothing from the test runner's environment decides the agent's behaviour.
+        foreach (var key in start.Environment.Keys.Where(k => k.StartsWith("ConnectionStrings__", StringComparison.Ordinal)
+                     || k.StartsWith("Agent__", StringComparison.Ordinal) || k.StartsWith("OTEL_", StringComparison.Ordinal)
+                     || k.StartsWith("PG", StringComparison.Ordinal) || k.StartsWith("ASPNETCORE_", StringComparison.Ordinal)).ToList())
+        {
+            start.Environment.Remove(key);
+        }
+
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        start.Environment["DOTNET_CLI_HOME"] = Path.GetTempPath();
+        foreach (var (key, value) in environment)
+        {
+            start.Environment[key] = value;
+        }
+
+        return new AgentProcess(Process.Start(start)!);
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancellation = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancellation.Token);
+        _process.WaitForExit(); // drains the output readers
+        return _process.ExitCode;
+    }
+
+    /// <summary>Waits until <paramref name="count"/> output lines contain <paramref name="text"/>.</summary>
+    public async Task WaitForLinesAsync(string text, int count, TimeSpan timeout)
+    {
+        using var cancellation = new CancellationTokenSource(timeout);
+        while (_lines.Count(line => line.Contains(text, StringComparison.Ordinal)) < count)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"The agent exited ({_process.ExitCode}) before printing '{text}' {count} times:\n{Output}");
+            }
+
+            try
+            {
+                await _lineSignal.WaitAsync(TimeSpan.FromMilliseconds(200), cancellation.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException($"The agent did not print '{text}' {count} times within {timeout}:\n{Output}");
+            }
+        }
+    }
+
+    public int CountLines(string text) => _lines.Count(line => line.Contains(text, StringComparison.Ordinal));
+
+    /// <summary>Sends SIGTERM, as Kubernetes does, and waits for the agent to exit.</summary>
+    public async Task<int> TerminateAsync(TimeSpan timeout)
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 15);
+        }
+
+        return await WaitForExitAsync(timeout);
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+    }
+
+    private void Collect(string? line)
+    {
+        if (line is not null)
+        {
+            _lines.Enqueue(line);
+            _lineSignal.Release();
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+}

@@ -1,0 +1,119 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Npgsql;
+
+namespace NodeAgent.Tests.Infrastructure;
+
+/// <summary>
+/// A throwaway PostgreSQL server from the machine's own binaries (initdb, pg_ctl on PATH), on a free
+/// loopback port, run as the <c>postgres</c> user when the tests run as root. <see cref="Shared"/> serves
+/// most tests (each takes its own database); a test that stops the server makes its own.
+/// </summary>
+public sealed class PostgresServer : IAsyncDisposable
+{
+    private static readonly Lazy<Task<PostgresServer>> SharedServer = new(async () =>
+    {
+        var server = await StartAsync();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return server;
+    });
+
+    private static int _databaseCounter;
+    private readonly string _directory;
+
+    private PostgresServer(string directory, int port)
+    {
+        _directory = directory;
+        Port = port;
+    }
+
+    public static Task<PostgresServer> Shared => SharedServer.Value;
+
+    public int Port { get; }
+
+    public string DataDirectory => Path.Combine(_directory, "data");
+
+    public string ConnectionString(string database) =>
+        $"Host=127.0.0.1;Port={Port};Database={database};Username=postgres;Pooling=false;Timeout=5";
+
+    public static async Task<PostgresServer> StartAsync()
+    {
+        var directory = Directory.CreateTempSubdirectory("nodeagent-pg-").FullName;
+        if (Environment.UserName == "root")
+        {
+            await Run("chown", ["postgres", directory]);
+        }
+
+        var server = new PostgresServer(directory, FreePort());
+        await RunAsPostgres("initdb", ["-D", server.DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+        await server.StartServerAsync();
+        return server;
+    }
+
+    public Task StartServerAsync() => RunAsPostgres("pg_ctl", [
+        "-D", DataDirectory, "-l", Path.Combine(_directory, "server.log"), "-w", "-t", "60",
+        "-o", $"-c listen_addresses=127.0.0.1 -c port={Port} -c unix_socket_directories={_directory} -c fsync=off -c max_connections=200",
+        "start"]);
+
+    public Task StopServerAsync() => RunAsPostgres("pg_ctl", ["-D", DataDirectory, "-m", "immediate", "-w", "stop"]);
+
+    /// <summary>Creates a fresh, empty database and returns its connection string.</summary>
+    public async Task<string> CreateDatabaseAsync(string prefix = "test")
+    {
+        var name = $"{prefix}_{Environment.ProcessId}_{Interlocked.Increment(ref _databaseCounter)}";
+        await using var connection = new NpgsqlConnection(ConnectionString("postgres"));
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", connection);
+        await command.ExecuteNonQueryAsync();
+        return ConnectionString(name);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await StopServerAsync();
+        }
+        catch (InvalidOperationException)
+        {
+            // Already stopped.
+        }
+
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static Task RunAsPostgres(string tool, string[] arguments) =>
+        Environment.UserName == "root" ? Run("runuser", ["-u", "postgres", "--", tool, .. arguments]) : Run(tool, arguments);
+
+    private static async Task Run(string fileName, string[] arguments)
+    {
+        var start = new ProcessStartInfo(fileName) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{fileName} {string.Join(' ', arguments)} exited {process.ExitCode}: {await error}{await output}");
+        }
+    }
+}

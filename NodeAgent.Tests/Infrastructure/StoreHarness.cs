@@ -1,0 +1,74 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodeAgent.Inventory;
+using NodeAgent.Storage;
+using NodeAgent.Telemetry;
+using Npgsql;
+
+namespace NodeAgent.Tests.Infrastructure;
+
+/// <summary>The agent's storage pieces wired to a real database, as the host wires them.</summary>
+public sealed class StoreHarness : IAsyncDisposable
+{
+    private readonly ServiceProvider _services;
+
+    public StoreHarness(string connectionString)
+    {
+        ConnectionString = connectionString;
+        _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        DataSource = NpgsqlDataSource.Create(connectionString);
+        Telemetry = new AgentTelemetry(_services.GetRequiredService<IMeterFactory>());
+        Migrator = new SchemaMigrator(DataSource, NullLogger<SchemaMigrator>.Instance);
+        Store = new InventoryStore(DataSource, Migrator, Telemetry, NullLogger<InventoryStore>.Instance);
+    }
+
+    public string ConnectionString { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public AgentTelemetry Telemetry { get; }
+
+    public SchemaMigrator Migrator { get; }
+
+    public InventoryStore Store { get; }
+
+    public static ScanRecord Scan(string root, string node = "node-a", DateTimeOffset? at = null)
+    {
+        var result = new TreeScanner(NullLogger<TreeScanner>.Instance).Scan(root, CancellationToken.None);
+        var collectedAt = at ?? DateTimeOffset.UtcNow;
+        return new ScanRecord(Guid.CreateVersion7(collectedAt), node, root, collectedAt, result);
+    }
+
+    public async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var command = DataSource.CreateCommand(sql);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    public async Task<List<object?[]>> RowsAsync(string sql)
+    {
+        var rows = new List<object?[]>();
+        await using var command = DataSource.CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var row = new object?[reader.FieldCount];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            }
+
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Telemetry.Dispose();
+        await DataSource.DisposeAsync();
+        await _services.DisposeAsync();
+    }
+}

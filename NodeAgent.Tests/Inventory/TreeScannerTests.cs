@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using System.Text;
+using Microsoft.Extensions.Logging.Abstractions;
+using NodeAgent.Inventory;
+using NodeAgent.Tests.Infrastructure;
+
+namespace NodeAgent.Tests.Inventory;
+
+public sealed class TreeScannerTests : IDisposable
+{
+    private readonly TempTree _tree = new();
+    private readonly TreeScanner _scanner = new(NullLogger<TreeScanner>.Instance);
+
+    public void Dispose() => _tree.Dispose();
+
+    private ScanResult Scan() => _scanner.Scan(_tree.Root, CancellationToken.None);
+
+    private static Dictionary<string, int> Index(InventorySnapshot snapshot) =>
+        Enumerable.Range(0, snapshot.Count).ToDictionary(i => Encoding.UTF8.GetString(snapshot.PathBytes(i)), i => i);
+
+    [Fact]
+    public void Scan_records_every_entry_of_the_tree_with_relative_path_type_size_time_and_mode()
+    {
+        _tree.File("top.txt", "hello");
+        _tree.File("a/b/c/deep.txt", "1234567890");
+        _tree.Dir("empty");
+        File.SetUnixFileMode(Path.Combine(_tree.Root, "top.txt"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+        var modified = new DateTime(2024, 5, 6, 7, 8, 9, DateTimeKind.Utc).AddTicks(1234567);
+        File.SetLastWriteTimeUtc(Path.Combine(_tree.Root, "top.txt"), modified);
+
+        var result = Scan();
+        var index = Index(result.Snapshot);
+
+        Assert.Equal(["a", "a/b", "a/b/c", "a/b/c/deep.txt", "empty", "top.txt"], index.Keys.Order(StringComparer.Ordinal));
+        var top = index["top.txt"];
+        Assert.Equal(EntryType.File, result.Snapshot.Type(top));
+        Assert.Equal(5, result.Snapshot.Size(top));
+        Assert.Equal(modified, result.Snapshot.ModifiedUtc(top));
+        Assert.Equal(0b110_100_000, result.Snapshot.Permissions(top));
+        Assert.Equal(EntryType.Directory, result.Snapshot.Type(index["a/b"]));
+        Assert.Equal(10, result.Snapshot.Size(index["a/b/c/deep.txt"]));
+        Assert.Equal(0, result.Vanished + result.Unreadable);
+    }
+
+    [Fact]
+    public void Scan_lists_entries_in_byte_order_of_their_paths()
+    {
+        _tree.File("b.txt");
+        _tree.File("a/z.txt");
+        _tree.File("A.txt");
+        _tree.File("a.txt");
+
+        var snapshot = Scan().Snapshot;
+        var paths = Enumerable.Range(0, snapshot.Count).Select(i => Encoding.UTF8.GetString(snapshot.PathBytes(i))).ToArray();
+
+        Assert.Equal(["A.txt", "a", "a.txt", "a/z.txt", "b.txt"], paths);
+    }
+
+    [Fact]
+    public void Scan_records_symlinks_without_following_them()
+    {
+        using var outside = new TempTree();
+        outside.File("secret/inside.txt");
+        _tree.File("real.txt");
+        File.CreateSymbolicLink(Path.Combine(_tree.Root, "to-outside"), Path.Combine(outside.Root, "secret"));
+        File.CreateSymbolicLink(Path.Combine(_tree.Root, "dangling"), "/does/not/exist");
+        File.CreateSymbolicLink(Path.Combine(_tree.Root, "loop"), ".");
+
+        var result = Scan();
+        var index = Index(result.Snapshot);
+
+        Assert.Equal(["dangling", "loop", "real.txt", "to-outside"], index.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(EntryType.Symlink, result.Snapshot.Type(index["to-outside"]));
+        Assert.Equal(EntryType.Symlink, result.Snapshot.Type(index["dangling"]));
+        Assert.Equal(0, result.Vanished + result.Unreadable);
+    }
+
+    [Fact]
+    public async Task Scan_records_fifos_and_sockets_without_opening_them()
+    {
+        _tree.Shell("mkfifo pipe && python3 -c 'import socket; s=socket.socket(socket.AF_UNIX); s.bind(\"sock\")'");
+
+        // Opening a FIFO for reading would block until a writer appears: a finished scan proves it was not opened.
+        var result = await Task.Run(Scan).WaitAsync(TimeSpan.FromSeconds(10));
+        var index = Index(result.Snapshot);
+
+        Assert.Equal(EntryType.Fifo, result.Snapshot.Type(index["pipe"]));
+        Assert.Equal(EntryType.Socket, result.Snapshot.Type(index["sock"]));
+    }
+
+    [Fact]
+    public void Scan_keeps_names_that_are_not_valid_utf8_as_their_exact_bytes()
+    {
+        _tree.Shell("touch $'bad\\xff\\xfename' $'caf\\xc3\\xa9' 'back\\x5cslash' && mkdir $'dir\\x80' && touch $'dir\\x80/inner'");
+
+        var snapshot = Scan().Snapshot;
+        var paths = Enumerable.Range(0, snapshot.Count).Select(i => snapshot.PathBytes(i).ToArray()).ToList();
+
+        byte[] bad = [.. "bad"u8, 0xff, 0xfe, .. "name"u8];
+        byte[] inner = [.. "dir"u8, 0x80, (byte)'/', .. "inner"u8];
+        Assert.Contains(paths, p => p.SequenceEqual(bad));
+        Assert.Contains(paths, p => p.SequenceEqual(inner));
+        Assert.Contains(paths, p => p.SequenceEqual("café"u8.ToArray()));
+        Assert.Equal("bad\\xff\\xfename", PathText.ToText([.. "bad"u8, 0xff, 0xfe, .. "name"u8]));
+        Assert.Equal("café", PathText.ToText("café"u8));
+        Assert.True(PathText.IsExact("back\\x5cslash"u8));
+        Assert.False(PathText.IsExact([.. "dir"u8, 0x80]));
+    }
+
+    [Fact]
+    public void Scan_of_missing_mount_reports_clear_error()
+    {
+        var missing = Path.Combine(_tree.Root, "nope");
+
+        var error = Assert.Throws<MountPathException>(() => _scanner.Scan(missing, CancellationToken.None));
+
+        Assert.Equal($"Agent:MountPath '{missing}' does not exist (is the hostPath volume mounted?).", error.Message);
+    }
+
+    [Fact]
+    public void Scan_of_a_file_as_mount_reports_clear_error()
+    {
+        var file = _tree.File("plain.txt");
+
+        var error = Assert.Throws<MountPathException>(() => _scanner.Scan(file, CancellationToken.None));
+
+        Assert.Equal($"Agent:MountPath '{file}' is not a directory.", error.Message);
+    }
+
+    [Fact]
+    public async Task Scan_goes_on_past_entries_that_vanish_while_it_runs()
+    {
+        _tree.Populate(3000, perDirectory: 300);
+        using var stop = new CancellationTokenSource();
+        var churn = Task.Run(() =>
+        {
+            var n = 0;
+            while (!stop.IsCancellationRequested)
+            {
+                var dir = Path.Combine(_tree.Root, $"churn{n++ % 50}");
+                Directory.CreateDirectory(dir);
+                for (var i = 0; i < 20; i++)
+                {
+                    File.WriteAllText(Path.Combine(dir, $"f{i}"), "x");
+                }
+
+                Directory.Delete(dir, recursive: true);
+            }
+        });
+
+        try
+        {
+            for (var i = 0; i < 30; i++)
+            {
+                var result = Scan();
+                var index = Index(result.Snapshot);
+                // Everything that stayed is always there, whatever vanished around it.
+                Assert.Contains("d0009/file-0002999.txt", index.Keys);
+                Assert.Contains("d0000/file-0000000.txt", index.Keys);
+                Assert.Equal(0, result.Unreadable);
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await churn;
+        }
+    }
+
+    [Fact]
+    public void Scan_never_changes_the_tree()
+    {
+        _tree.File("a/b.txt", "content");
+        _tree.Shell("mkfifo a/pipe");
+        var before = Snapshot(_tree.Root);
+
+        Scan();
+
+        Assert.Equal(before, Snapshot(_tree.Root));
+
+        static string Snapshot(string root)
+        {
+            var start = new ProcessStartInfo("find", [root, "-printf", "%P %y %s %T@ %C@ %m\n"]) { RedirectStandardOutput = true };
+            using var process = Process.Start(start)!;
+            var output = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            return string.Join('\n', output.Split('\n').Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void Unchanged_tree_gives_the_same_content_hash_and_any_change_a_different_one()
+    {
+        var file = _tree.File("a/b.txt", "one");
+        var first = Scan().Snapshot.ContentHash;
+        var again = Scan().Snapshot.ContentHash;
+
+        File.WriteAllText(file, "two");
+        File.SetLastWriteTimeUtc(file, File.GetLastWriteTimeUtc(file).AddSeconds(5));
+        var changed = Scan().Snapshot.ContentHash;
+        File.SetUnixFileMode(file, UnixFileMode.UserRead);
+        var chmodded = Scan().Snapshot.ContentHash;
+
+        Assert.Equal(first, again);
+        Assert.NotEqual(first, changed);
+        Assert.NotEqual(changed, chmodded);
+    }
+
+    [Fact]
+    public void Scan_cancelled_by_shutdown_stops_promptly()
+    {
+        _tree.Populate(20_000);
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        Assert.ThrowsAny<OperationCanceledException>(() => _scanner.Scan(_tree.Root, cancelled.Token));
+    }
+}

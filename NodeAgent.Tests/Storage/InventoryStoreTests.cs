@@ -1,0 +1,194 @@
+using System.Text.Json;
+using NodeAgent.Storage;
+using NodeAgent.Tests.Infrastructure;
+using Npgsql;
+
+namespace NodeAgent.Tests.Storage;
+
+public sealed class InventoryStoreTests : IAsyncLifetime
+{
+    private readonly TempTree _tree = new();
+    private StoreHarness _db = null!;
+
+    public async Task InitializeAsync()
+    {
+        var server = await PostgresServer.Shared;
+        _db = new StoreHarness(await server.CreateDatabaseAsync());
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _db.DisposeAsync();
+        _tree.Dispose();
+    }
+
+    [Fact]
+    public async Task Seed_verification_query_shows_nodename_mountpath_filelist_collectedat()
+    {
+        _tree.File("report.txt");
+        _tree.File("sub/data.csv");
+        var first = StoreHarness.Scan(_tree.Root, "minikube", DateTimeOffset.UtcNow.AddMinutes(-1));
+        var second = StoreHarness.Scan(_tree.Root, "minikube-m02");
+        await _db.Store.StoreAsync(first, default);
+        await _db.Store.StoreAsync(second, default);
+
+        await using var command = _db.DataSource.CreateCommand("SELECT * FROM file_monitor ORDER BY CollectedAt DESC LIMIT 4;");
+        await using var reader = await command.ExecuteReaderAsync();
+        var columns = Enumerable.Range(0, reader.FieldCount).Select(reader.GetName).ToArray();
+        var rows = new List<(string Node, string Mount, string List, DateTime At)>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetDateTime(3)));
+        }
+
+        Assert.Equal(["nodename", "mountpath", "filelist", "collectedat"], columns);
+        Assert.Equal("timestamp with time zone", reader.GetDataTypeName(3));
+        Assert.Equal(["minikube-m02", "minikube"], rows.Select(r => r.Node));
+        Assert.All(rows, r => Assert.Equal(_tree.Root, r.Mount));
+        Assert.Equal(["report.txt", "sub", "sub/data.csv"], JsonSerializer.Deserialize<string[]>(rows[0].List)!);
+        Assert.Equal(second.CollectedAt.UtcDateTime, rows[0].At, TimeSpan.FromMilliseconds(1));
+    }
+
+    [Fact]
+    public async Task Unchanged_rescan_stores_one_small_row_and_not_the_list_again()
+    {
+        _tree.Populate(2000);
+        await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root), default);
+        var entriesBefore = await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries");
+
+        for (var i = 0; i < 5; i++)
+        {
+            var outcome = await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root), default);
+            Assert.False(outcome.NewList);
+            Assert.Equal(0, outcome.EntryBytes);
+        }
+
+        Assert.Equal(2002L, entriesBefore);
+        Assert.Equal(entriesBefore, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_lists"));
+        Assert.Equal(6L, await _db.ScalarAsync<long>("SELECT count(*) FROM scans"));
+        Assert.True(await _db.ScalarAsync<int>("SELECT max(pg_column_size(s.*)) FROM scans s") < 200);
+    }
+
+    [Fact]
+    public async Task Changed_scan_stores_a_new_list_and_both_scans_show_their_own_lists()
+    {
+        _tree.File("a.txt");
+        await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root, at: DateTimeOffset.UtcNow.AddSeconds(-10)), default);
+        _tree.File("b.txt");
+        var outcome = await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root), default);
+
+        var lists = (await _db.RowsAsync("SELECT filelist::text FROM file_monitor ORDER BY collectedat")).Select(r => (string)r[0]!).ToList();
+
+        Assert.True(outcome.NewList);
+        Assert.Equal(["[\"a.txt\"]", "[\"a.txt\", \"b.txt\"]"], lists);
+    }
+
+    [Fact]
+    public async Task Identical_trees_on_two_nodes_share_one_stored_list()
+    {
+        _tree.File("same.txt");
+        await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root, "node-a"), default);
+        await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root, "node-b"), default);
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_lists"));
+        Assert.Equal(2L, await _db.ScalarAsync<long>("SELECT count(DISTINCT nodename) FROM file_monitor"));
+    }
+
+    [Fact]
+    public async Task Storing_the_same_scan_twice_keeps_one_row()
+    {
+        _tree.File("a.txt");
+        var scan = StoreHarness.Scan(_tree.Root);
+
+        var first = await _db.Store.StoreAsync(scan, default);
+        var retry = await _db.Store.StoreAsync(scan, default);
+
+        Assert.True(first.Inserted);
+        Assert.False(retry.Inserted);
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM scans"));
+    }
+
+    [Fact]
+    public async Task A_scan_that_fails_to_store_leaves_nothing_behind()
+    {
+        _tree.Populate(500);
+        await _db.Migrator.MigrateAsync(default);
+        // PostgreSQL rejects a NUL character in text: the scan row fails after its list was copied.
+        var scan = StoreHarness.Scan(_tree.Root, "bad\0node");
+
+        await Assert.ThrowsAnyAsync<Exception>(() => _db.Store.StoreAsync(scan, default));
+
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_lists"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM scans"));
+    }
+
+    [Fact]
+    public async Task Names_that_are_not_utf8_are_stored_so_their_exact_bytes_can_be_recovered()
+    {
+        _tree.Shell("touch $'bad\\xff\\xfename' 'plain' 'back\\xffslash'");
+        await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root), default);
+
+        var rows = await _db.RowsAsync("SELECT path, path_bytes FROM file_entries ORDER BY path_bytes");
+        var lists = await _db.RowsAsync("SELECT filelist::text FROM file_monitor");
+
+        Assert.Equal(3, rows.Count);
+        Assert.Equal((byte[])[.. "back\\xffslash"u8], rows[0][1]);
+        Assert.Equal("back\\xffslash", rows[0][0]);
+        Assert.Equal((byte[])[.. "bad"u8, 0xff, 0xfe, .. "name"u8], rows[1][1]);
+        Assert.Equal("bad\\xff\\xfename", rows[1][0]);
+        Assert.Equal((byte[])[.. "plain"u8], rows[2][1]);
+        // Only the invalid name carries its bytes; the one that merely looks escaped is stored as it is.
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries WHERE path_bytes IS NOT NULL"));
+        Assert.Equal("[\"back\\\\xffslash\", \"bad\\\\xff\\\\xfename\", \"plain\"]", lists[0][0]);
+    }
+
+    [Fact]
+    public async Task Twenty_agents_migrating_an_empty_database_at_once_all_succeed()
+    {
+        var harnesses = Enumerable.Range(0, 20).Select(_ => new StoreHarness(_db.ConnectionString)).ToList();
+        try
+        {
+            using var go = new ManualResetEventSlim();
+            var migrations = harnesses.Select(h => Task.Run(async () =>
+            {
+                go.Wait();
+                await h.Migrator.MigrateAsync(default);
+            })).ToList();
+            go.Set();
+            await Task.WhenAll(migrations);
+
+            Assert.Equal((long)SchemaMigrator.Migrations.Count, await _db.ScalarAsync<long>("SELECT count(*) FROM node_monitor_migrations"));
+            Assert.Equal(SchemaMigrator.Migrations.Max(m => m.Version), await _db.ScalarAsync<int>("SELECT max(version) FROM node_monitor_migrations"));
+        }
+        finally
+        {
+            foreach (var harness in harnesses)
+            {
+                await harness.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Twenty_agents_storing_their_first_scan_into_an_empty_database_at_once_all_succeed()
+    {
+        _tree.File("shared.txt");
+        var harnesses = Enumerable.Range(0, 20).Select(_ => new StoreHarness(_db.ConnectionString)).ToList();
+        try
+        {
+            await Task.WhenAll(harnesses.Select((h, i) => Task.Run(() => h.Store.StoreAsync(StoreHarness.Scan(_tree.Root, $"node-{i}"), default))));
+
+            Assert.Equal(20L, await _db.ScalarAsync<long>("SELECT count(*) FROM scans"));
+            Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_lists"));
+        }
+        finally
+        {
+            foreach (var harness in harnesses)
+            {
+                await harness.DisposeAsync();
+            }
+        }
+    }
+}
