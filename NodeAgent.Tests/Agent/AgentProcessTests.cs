@@ -54,6 +54,29 @@ public sealed class AgentProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Unreadable_directory_is_counted_and_logged_and_the_scan_goes_on()
+    {
+        var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        _tree.File("open/visible.txt");
+        _tree.File("locked/hidden.txt");
+        // root reads everything, so the agent runs as nobody to meet a directory it may not list.
+        _tree.Shell("chmod 755 . open && chmod 644 open/visible.txt && chmod 000 locked");
+
+        await using var agent = AgentProcess.StartAs("nobody", Environment(connectionString, ("Agent__RunOnce", "true")));
+        var exitCode = await agent.WaitForExitAsync(Patience);
+
+        Assert.True(exitCode == 0, agent.Output);
+        Assert.Contains(agent.Lines, l => l.Contains("Skipped locked: Permission denied", StringComparison.Ordinal));
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT f.filelist::text, s.unreadable_count FROM file_monitor f JOIN scans s ON s.collected_at = f.collectedat", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        Assert.Equal("[\"locked\", \"open\", \"open/visible.txt\"]", reader.GetString(0));
+        Assert.Equal(1, reader.GetInt32(1));
+    }
+
+    [Fact]
     public async Task RunOnce_against_an_unreachable_database_exits_nonzero_with_a_clear_line_and_no_password()
     {
         var port = AgentProcess.FreePort();
