@@ -1,45 +1,49 @@
-using Microsoft.Extensions.Diagnostics.HealthChecks;
 using NodeAgent.Configuration;
 using NodeAgent.Hosting;
 using NodeAgent.Inventory;
-using OpenTelemetry.Metrics;
-using OpenTelemetry.Trace;
-
-const int DefaultPort = 9090;
 
 try
 {
-    var builder = WebApplication.CreateSlimBuilder(args);
-    var settings = AgentSettings.Load(builder.Configuration);
+    // A run-once agent is a plain host with only what it uses (no web server, no file watchers),
+    // so that a one-shot scan starts and exits fast and small.
+    var oneShot = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
+    {
+        Args = args,
+        ContentRootPath = AppContext.BaseDirectory,
+        EnvironmentName = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environments.Production,
+    });
+    oneShot.Configuration
+        .AddJsonFile("appsettings.json", optional: true, reloadOnChange: false)
+        .AddJsonFile($"appsettings.{oneShot.Environment.EnvironmentName}.json", optional: true, reloadOnChange: false)
+        .AddEnvironmentVariables()
+        .AddCommandLine(args);
+    var settings = AgentSettings.Load(oneShot.Configuration);
 
-    // The mount path is checked before anything starts: a missing hostPath is the most common mistake.
+    // A missing hostPath is the most common deployment mistake: say so before anything starts.
     TreeScanner.ProbeMountPath(settings.MountPath);
 
-    builder.Logging.AddSimpleConsole(options =>
+    if (settings.RunOnce)
     {
-        options.SingleLine = true;
-        options.UseUtcTimestamp = true;
-        options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-    });
+        oneShot.Logging.AddConfiguration(oneShot.Configuration.GetSection("Logging"));
+        ConfigureLogging(oneShot.Logging);
+        oneShot.AddNodeAgent(settings);
+        using var host = oneShot.Build();
+        await host.StartAsync();
+        var exitCode = await host.Services.GetRequiredService<RunOnceCommand>().RunAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+        await host.StopAsync();
+        return exitCode;
+    }
+
+    var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+    ConfigureLogging(builder.Logging);
     builder.AddServiceDefaults();
     builder.AddNodeAgent(settings);
     if (!HasConfiguredEndpoints(builder.Configuration))
     {
-        builder.WebHost.UseUrls($"http://*:{DefaultPort}");
+        builder.WebHost.UseUrls($"http://*:{AgentComposition.DefaultPort}");
     }
 
     var app = builder.Build();
-    if (settings.RunOnce)
-    {
-        // Providers are created on first use; ask for them so the scan's span and metrics are exported, and flushed on dispose.
-        _ = app.Services.GetService<TracerProvider>();
-        _ = app.Services.GetService<MeterProvider>();
-        await using (app)
-        {
-            return await app.Services.GetRequiredService<RunOnceCommand>().RunAsync(CancellationToken.None);
-        }
-    }
-
     app.MapDefaultEndpoints();
     await app.RunAsync();
     return 0;
@@ -59,6 +63,13 @@ catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketExcepti
     Console.Error.WriteLine($"nodeagent: cannot listen: {e.Message}");
     return 3;
 }
+
+static void ConfigureLogging(ILoggingBuilder logging) => logging.AddSimpleConsole(options =>
+{
+    options.SingleLine = true;
+    options.UseUtcTimestamp = true;
+    options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+});
 
 static bool HasConfiguredEndpoints(IConfiguration configuration) =>
     !string.IsNullOrWhiteSpace(configuration["urls"])

@@ -16,7 +16,7 @@ public sealed class TreeScannerTests : IDisposable
     private ScanResult Scan() => _scanner.Scan(_tree.Root, CancellationToken.None);
 
     private static Dictionary<string, int> Index(InventorySnapshot snapshot) =>
-        Enumerable.Range(0, snapshot.Count).ToDictionary(i => Encoding.UTF8.GetString(snapshot.PathBytes(i)), i => i);
+        Enumerable.Range(0, snapshot.Count).ToDictionary(i => Encoding.UTF8.GetString(snapshot[i].PathBytes), i => i);
 
     [Fact]
     public void Scan_records_every_entry_of_the_tree_with_relative_path_type_size_time_and_mode()
@@ -33,17 +33,17 @@ public sealed class TreeScannerTests : IDisposable
 
         Assert.Equal(["a", "a/b", "a/b/c", "a/b/c/deep.txt", "empty", "top.txt"], index.Keys.Order(StringComparer.Ordinal));
         var top = index["top.txt"];
-        Assert.Equal(EntryType.File, result.Snapshot.Type(top));
-        Assert.Equal(5, result.Snapshot.Size(top));
-        Assert.Equal(modified, result.Snapshot.ModifiedUtc(top));
-        Assert.Equal(0b110_100_000, result.Snapshot.Permissions(top));
-        Assert.Equal(EntryType.Directory, result.Snapshot.Type(index["a/b"]));
-        Assert.Equal(10, result.Snapshot.Size(index["a/b/c/deep.txt"]));
+        Assert.Equal(EntryType.File, result.Snapshot[top].Type);
+        Assert.Equal(5, result.Snapshot[top].Size);
+        Assert.Equal(modified, result.Snapshot[top].ModifiedUtc);
+        Assert.Equal(0b110_100_000, result.Snapshot[top].Permissions);
+        Assert.Equal(EntryType.Directory, result.Snapshot[index["a/b"]].Type);
+        Assert.Equal(10, result.Snapshot[index["a/b/c/deep.txt"]].Size);
         Assert.Equal(0, result.Vanished + result.Unreadable);
     }
 
     [Fact]
-    public void Scan_lists_entries_in_byte_order_of_their_paths()
+    public void Scan_lists_entries_in_tree_order_with_siblings_in_byte_order()
     {
         _tree.File("b.txt");
         _tree.File("a/z.txt");
@@ -51,9 +51,9 @@ public sealed class TreeScannerTests : IDisposable
         _tree.File("a.txt");
 
         var snapshot = Scan().Snapshot;
-        var paths = Enumerable.Range(0, snapshot.Count).Select(i => Encoding.UTF8.GetString(snapshot.PathBytes(i))).ToArray();
+        var paths = Enumerable.Range(0, snapshot.Count).Select(i => Encoding.UTF8.GetString(snapshot[i].PathBytes)).ToArray();
 
-        Assert.Equal(["A.txt", "a", "a.txt", "a/z.txt", "b.txt"], paths);
+        Assert.Equal(["A.txt", "a", "a/z.txt", "a.txt", "b.txt"], paths);
     }
 
     [Fact]
@@ -70,8 +70,8 @@ public sealed class TreeScannerTests : IDisposable
         var index = Index(result.Snapshot);
 
         Assert.Equal(["dangling", "loop", "real.txt", "to-outside"], index.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal(EntryType.Symlink, result.Snapshot.Type(index["to-outside"]));
-        Assert.Equal(EntryType.Symlink, result.Snapshot.Type(index["dangling"]));
+        Assert.Equal(EntryType.Symlink, result.Snapshot[index["to-outside"]].Type);
+        Assert.Equal(EntryType.Symlink, result.Snapshot[index["dangling"]].Type);
         Assert.Equal(0, result.Vanished + result.Unreadable);
     }
 
@@ -84,8 +84,8 @@ public sealed class TreeScannerTests : IDisposable
         var result = await Task.Run(Scan).WaitAsync(TimeSpan.FromSeconds(10));
         var index = Index(result.Snapshot);
 
-        Assert.Equal(EntryType.Fifo, result.Snapshot.Type(index["pipe"]));
-        Assert.Equal(EntryType.Socket, result.Snapshot.Type(index["sock"]));
+        Assert.Equal(EntryType.Fifo, result.Snapshot[index["pipe"]].Type);
+        Assert.Equal(EntryType.Socket, result.Snapshot[index["sock"]].Type);
     }
 
     [Fact]
@@ -94,7 +94,7 @@ public sealed class TreeScannerTests : IDisposable
         _tree.Shell("touch $'bad\\xff\\xfename' $'caf\\xc3\\xa9' 'back\\x5cslash' && mkdir $'dir\\x80' && touch $'dir\\x80/inner'");
 
         var snapshot = Scan().Snapshot;
-        var paths = Enumerable.Range(0, snapshot.Count).Select(i => snapshot.PathBytes(i).ToArray()).ToList();
+        var paths = Enumerable.Range(0, snapshot.Count).Select(i => snapshot[i].PathBytes.ToArray()).ToList();
 
         byte[] bad = [.. "bad"u8, 0xff, 0xfe, .. "name"u8];
         byte[] inner = [.. "dir"u8, 0x80, (byte)'/', .. "inner"u8];

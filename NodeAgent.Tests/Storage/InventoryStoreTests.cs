@@ -54,7 +54,8 @@ public sealed class InventoryStoreTests : IAsyncLifetime
     {
         _tree.Populate(2000);
         await _db.Store.StoreAsync(StoreHarness.Scan(_tree.Root), default);
-        var entriesBefore = await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries");
+        const string StoredEntries = "SELECT coalesce(sum(cardinality(paths)), 0)::bigint FROM file_list_chunks";
+        var entriesBefore = await _db.ScalarAsync<long>(StoredEntries);
 
         for (var i = 0; i < 5; i++)
         {
@@ -64,7 +65,7 @@ public sealed class InventoryStoreTests : IAsyncLifetime
         }
 
         Assert.Equal(2002L, entriesBefore);
-        Assert.Equal(entriesBefore, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries"));
+        Assert.Equal(entriesBefore, await _db.ScalarAsync<long>(StoredEntries));
         Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_lists"));
         Assert.Equal(6L, await _db.ScalarAsync<long>("SELECT count(*) FROM scans"));
         Assert.True(await _db.ScalarAsync<int>("SELECT max(pg_column_size(s.*)) FROM scans s") < 200);
@@ -82,6 +83,25 @@ public sealed class InventoryStoreTests : IAsyncLifetime
 
         Assert.True(outcome.NewList);
         Assert.Equal(["[\"a.txt\"]", "[\"a.txt\", \"b.txt\"]"], lists);
+    }
+
+    [Fact]
+    public async Task A_list_larger_than_one_chunk_comes_back_whole_and_in_order()
+    {
+        _tree.Populate(3 * InventoryStore.ChunkSize, perDirectory: 500);
+        var scan = StoreHarness.Scan(_tree.Root);
+        await _db.Store.StoreAsync(scan, default);
+
+        var rows = await _db.RowsAsync("SELECT ordinal, path, entry_type, size FROM file_entries ORDER BY ordinal");
+        var list = JsonSerializer.Deserialize<string[]>(await _db.ScalarAsync<string>("SELECT filelist::text FROM file_monitor"))!;
+
+        Assert.Equal(scan.Result.Snapshot.Count, rows.Count);
+        Assert.True(await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_chunks") >= 3);
+        Assert.Equal(Enumerable.Range(0, rows.Count), rows.Select(r => (int)r[0]!));
+        Assert.Equal(Enumerable.Range(0, scan.Result.Snapshot.Count).Select(i => System.Text.Encoding.UTF8.GetString(scan.Result.Snapshot[i].PathBytes)), list);
+        Assert.Equal(list, rows.Select(r => (string)r[1]!));
+        Assert.Equal("d", rows[0][2]);
+        Assert.Equal("f", rows[1][2]);
     }
 
     [Fact]
@@ -120,7 +140,7 @@ public sealed class InventoryStoreTests : IAsyncLifetime
         await Assert.ThrowsAnyAsync<Exception>(() => _db.Store.StoreAsync(scan, default));
 
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_lists"));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_chunks"));
         Assert.Equal(0L, await _db.ScalarAsync<long>("SELECT count(*) FROM scans"));
     }
 
@@ -140,7 +160,7 @@ public sealed class InventoryStoreTests : IAsyncLifetime
         Assert.Equal("bad\\xff\\xfename", rows[1][0]);
         Assert.Equal((byte[])[.. "plain"u8], rows[2][1]);
         // Only the invalid name carries its bytes; the one that merely looks escaped is stored as it is.
-        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_entries WHERE path_bytes IS NOT NULL"));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_chunks c CROSS JOIN LATERAL unnest(c.path_bytes) b WHERE b IS NOT NULL"));
         Assert.Equal("[\"back\\\\xffslash\", \"bad\\\\xff\\\\xfename\", \"plain\"]", lists[0][0]);
     }
 

@@ -12,7 +12,28 @@ public sealed partial class RunOnceCommand(AgentSettings settings, InventoryColl
     /// <returns>0 when the scan was stored, 1 when it could not be</returns>
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        var scan = collector.Collect(cancellationToken);
+        // Connecting and migrating overlap the scan; a failure here is met again, and reported, below.
+        var prepared = store.PrepareAsync(cancellationToken);
+        ScanRecord scan;
+        try
+        {
+            scan = await Task.Run(() => collector.Collect(cancellationToken), cancellationToken);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            LogInterrupted(logger);
+            return 1;
+        }
+
+        try
+        {
+            await prepared;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Retried with the store below.
+        }
+
         var delay = StoreLoop.InitialBackoff;
         for (var attempt = 1; ; attempt++)
         {
@@ -21,7 +42,12 @@ public sealed partial class RunOnceCommand(AgentSettings settings, InventoryColl
                 await store.StoreAsync(scan, cancellationToken);
                 return 0;
             }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                LogInterrupted(logger);
+                return 1;
+            }
+            catch (Exception e)
             {
                 if (attempt == Attempts)
                 {
@@ -34,6 +60,9 @@ public sealed partial class RunOnceCommand(AgentSettings settings, InventoryColl
             }
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Interrupted before the scan was stored; nothing was written")]
+    private static partial void LogInterrupted(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not store the scan in PostgreSQL at {Database} after {Attempts} attempts: {Reason}")]
     private static partial void LogGaveUp(ILogger logger, string database, int attempts, string reason);

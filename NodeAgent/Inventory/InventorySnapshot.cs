@@ -4,86 +4,151 @@ using System.Security.Cryptography;
 namespace NodeAgent.Inventory;
 
 /// <summary>
-/// One scan's entries, sorted by the bytes of their relative paths, with a SHA-256 over every
-/// entry's path, type, size, modification time and mode: two scans with the same hash have the
-/// same inventory. Paths live in one shared byte buffer to keep a million-entry scan compact.
+/// One scan's entries in tree order: each directory is followed by everything below it, and entries
+/// of the same directory come in byte order of their names. Its SHA-256 covers every entry's path,
+/// type, size, modification time and mode, so two scans with the same hash have the same inventory.
 /// </summary>
 public sealed class InventorySnapshot
 {
-    private readonly byte[] _paths;
-    private readonly RawEntry[] _entries;
+    private readonly Segment[] _segments;
+    private readonly int[] _starts;
 
-    internal InventorySnapshot(byte[] paths, RawEntry[] entries, int count)
+    internal InventorySnapshot(IReadOnlyList<Segment> segments)
     {
-        _paths = paths;
-        var sorted = entries.AsSpan(0, count);
-        sorted.Sort(new PathComparer(paths));
-        _entries = sorted.ToArray();
+        _segments = [.. segments.Where(s => s.End > s.Start)];
+        _starts = new int[_segments.Length];
+        var count = 0;
+        for (var i = 0; i < _segments.Length; i++)
+        {
+            _starts[i] = count;
+            count += _segments[i].End - _segments[i].Start;
+        }
+
+        Count = count;
+        ApproximateBytes = _segments.Select(s => s.List).Distinct().Sum(l => l.ApproximateBytes);
         ContentHash = ComputeHash();
     }
 
-    public int Count => _entries.Length;
+    public int Count { get; }
 
     public byte[] ContentHash { get; }
 
-    /// <summary>Bytes this snapshot holds in memory (paths plus fixed-size records).</summary>
-    public long ApproximateBytes => _paths.LongLength + (long)_entries.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<RawEntry>();
+    /// <summary>Bytes this snapshot holds in memory.</summary>
+    public long ApproximateBytes { get; }
 
-    public ReadOnlySpan<byte> PathBytes(int index) => _paths.AsSpan(_entries[index].PathOffset, _entries[index].PathLength);
-
-    public EntryType Type(int index) => EntryTypes.FromMode(_entries[index].Mode);
-
-    public long Size(int index) => _entries[index].Size;
-
-    /// <summary>Permission bits and set-id/sticky bits (mode &amp; 07777).</summary>
-    public int Permissions(int index) => (int)(_entries[index].Mode & 0xFFF);
-
-    public DateTime ModifiedUtc(int index)
+    public Entry this[int index]
     {
-        ref readonly var entry = ref _entries[index];
-        return DateTime.UnixEpoch.AddTicks(entry.MtimeSeconds * TimeSpan.TicksPerSecond + entry.MtimeNanoseconds / 100);
-    }
-
-    public IEnumerable<string> PathTexts()
-    {
-        for (var i = 0; i < _entries.Length; i++)
+        get
         {
-            yield return PathText.ToText(PathBytes(i));
+            ArgumentOutOfRangeException.ThrowIfNegative(index);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
+            var segment = Array.BinarySearch(_starts, index);
+            if (segment < 0)
+            {
+                segment = ~segment - 1;
+            }
+
+            var s = _segments[segment];
+            return new Entry(s.List, s.Start + index - _starts[segment]);
         }
     }
+
+    public Enumerator GetEnumerator() => new(_segments);
 
     private byte[] ComputeHash()
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> record = stackalloc byte[4 + 1 + 8 + 8 + 4 + 4];
-        foreach (ref readonly var entry in _entries.AsSpan())
+        const int RecordSize = 4 + 1 + 8 + 8 + 4 + 4;
+        var buffer = new byte[32 * 1024];
+        var used = 0;
+        foreach (var entry in this)
         {
-            BinaryPrimitives.WriteInt32LittleEndian(record, entry.PathLength);
-            record[4] = (byte)EntryTypes.FromMode(entry.Mode);
-            BinaryPrimitives.WriteInt64LittleEndian(record[5..], entry.Size);
-            BinaryPrimitives.WriteInt64LittleEndian(record[13..], entry.MtimeSeconds);
-            BinaryPrimitives.WriteUInt32LittleEndian(record[21..], entry.MtimeNanoseconds);
-            BinaryPrimitives.WriteUInt32LittleEndian(record[25..], entry.Mode);
-            hash.AppendData(record);
-            hash.AppendData(_paths, entry.PathOffset, entry.PathLength);
+            var path = entry.PathBytes;
+            if (used + RecordSize + path.Length > buffer.Length)
+            {
+                hash.AppendData(buffer, 0, used);
+                used = 0;
+            }
+
+            var record = buffer.AsSpan(used);
+            ref readonly var raw = ref entry.Raw;
+            BinaryPrimitives.WriteInt32LittleEndian(record, path.Length);
+            record[4] = (byte)EntryTypes.FromMode(raw.Mode);
+            BinaryPrimitives.WriteInt64LittleEndian(record[5..], raw.Size);
+            BinaryPrimitives.WriteInt64LittleEndian(record[13..], raw.MtimeSeconds);
+            BinaryPrimitives.WriteUInt32LittleEndian(record[21..], raw.MtimeNanoseconds);
+            BinaryPrimitives.WriteUInt32LittleEndian(record[25..], raw.Mode);
+            path.CopyTo(record[RecordSize..]);
+            used += RecordSize + path.Length;
         }
 
+        hash.AppendData(buffer, 0, used);
         return hash.GetHashAndReset();
     }
 
-    private sealed class PathComparer(byte[] paths) : IComparer<RawEntry>
-    {
-        public int Compare(RawEntry x, RawEntry y) =>
-            paths.AsSpan(x.PathOffset, x.PathLength).SequenceCompareTo(paths.AsSpan(y.PathOffset, y.PathLength));
-    }
-}
+    /// <summary>A range of one list's entries.</summary>
+    internal readonly record struct Segment(EntryList List, int Start, int End);
 
-internal struct RawEntry
-{
-    public int PathOffset;
-    public int PathLength;
-    public long Size;
-    public long MtimeSeconds;
-    public uint MtimeNanoseconds;
-    public uint Mode;
+    /// <summary>One entry of the snapshot.</summary>
+    public readonly ref struct Entry
+    {
+        private readonly EntryList _list;
+        private readonly int _index;
+
+        internal Entry(EntryList list, int index)
+        {
+            _list = list;
+            _index = index;
+        }
+
+        internal ref readonly RawEntry Raw => ref _list[_index];
+
+        /// <summary>The exact bytes of the path relative to the scanned directory.</summary>
+        public ReadOnlySpan<byte> PathBytes => _list.Path(in Raw).Span;
+
+        internal ReadOnlyMemory<byte> PathMemory => _list.Path(in Raw);
+
+        public EntryType Type => EntryTypes.FromMode(Raw.Mode);
+
+        public long Size => Raw.Size;
+
+        /// <summary>Permission bits and set-id/sticky bits (mode &amp; 07777).</summary>
+        public int Permissions => (int)(Raw.Mode & 0xFFF);
+
+        public DateTime ModifiedUtc => DateTime.UnixEpoch.AddTicks(Raw.MtimeSeconds * TimeSpan.TicksPerSecond + Raw.MtimeNanoseconds / 100);
+    }
+
+    public struct Enumerator
+    {
+        private readonly Segment[] _segments;
+        private int _segment;
+        private int _index;
+
+        internal Enumerator(Segment[] segments)
+        {
+            _segments = segments;
+            _segment = 0;
+            _index = segments.Length > 0 ? segments[0].Start - 1 : -1;
+        }
+
+        public readonly Entry Current => new(_segments[_segment].List, _index);
+
+        public bool MoveNext()
+        {
+            while (_segment < _segments.Length)
+            {
+                if (++_index < _segments[_segment].End)
+                {
+                    return true;
+                }
+
+                if (++_segment < _segments.Length)
+                {
+                    _index = _segments[_segment].Start - 1;
+                }
+            }
+
+            return false;
+        }
+    }
 }

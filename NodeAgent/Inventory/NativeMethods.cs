@@ -18,6 +18,7 @@ internal static unsafe partial class NativeMethods
     public const int OCloseOnExec = 0x80000;
     public const int AtSymlinkNoFollow = 0x100;
     public const int AtNoAutomount = 0x800;
+    public const int AtEmptyPath = 0x1000;
 
     public const uint StatxType = 0x1;
     public const uint StatxMode = 0x2;
@@ -28,12 +29,16 @@ internal static unsafe partial class NativeMethods
     public const int ENOENT = 2;
     public const int EACCES = 13;
     public const int ENOTDIR = 20;
-    public const int EINTR = 4;
+    public const int ENAMETOOLONG = 36;
+    public const int ELOOP = 40;
 
     public const int DirentNameOffset = 19;
 
     [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
     public static partial int OpenAt(int dirFd, byte* path, int flags, int mode);
+
+    [LibraryImport(Libc, EntryPoint = "dup", SetLastError = true)]
+    public static partial int Dup(int fd);
 
     [LibraryImport(Libc, EntryPoint = "close", SetLastError = true)]
     public static partial int Close(int fd);

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
@@ -7,42 +8,91 @@ namespace NodeAgent.Inventory;
 
 /// <summary>
 /// Walks a directory tree and records every entry below it with its relative path (exact bytes),
-/// type, size, modification time and mode. It never follows symbolic links (it records them), only
-/// ever opens directories (never FIFOs, sockets or devices), never writes, and goes on past entries
-/// that vanish or cannot be read, counting them.
+/// type, size, modification time and mode, in tree order. It never follows symbolic links (it records
+/// them), only ever opens directories (never FIFOs, sockets or devices), never writes, and goes on past
+/// entries that vanish or cannot be read, counting them. The subtrees of the top-level directories are
+/// walked in parallel, one walker per core (at most four).
 /// </summary>
 public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
 {
     private const int MaxLoggedProblems = 10;
+    private const int DirectoryOpenFlags = NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.ONoFollow
+        | NativeMethods.OCloseOnExec | NativeMethods.ONonBlock;
+    private const uint StatxFields = NativeMethods.StatxType | NativeMethods.StatxMode | NativeMethods.StatxSize
+        | NativeMethods.StatxMtime | NativeMethods.StatxIno;
 
-    public ScanResult Scan(string mountPath, CancellationToken cancellationToken)
-    {
-        var started = Stopwatch.GetTimestamp();
-        var walk = new Walk(logger, cancellationToken);
-        var rootFd = OpenRoot(mountPath);
-        try
-        {
-            var root = Stat(rootFd);
-            walk.Directory(rootFd, 0, 0, (root.DeviceMajor, root.DeviceMinor, root.Inode));
-        }
-        finally
-        {
-            // Walk.Directory closes the descriptor it is given through closedir; close here only if it never got there.
-            walk.CloseIfUnowned(rootFd);
-        }
-
-        if (walk.Problems > MaxLoggedProblems)
-        {
-            LogMoreProblems(logger, walk.Problems - MaxLoggedProblems, mountPath);
-        }
-
-        var snapshot = new InventorySnapshot(walk.Paths, walk.Entries, walk.Count);
-        return new ScanResult(snapshot, walk.Vanished, walk.Unreadable, Stopwatch.GetElapsedTime(started));
-    }
+    private static readonly int Parallelism = Math.Clamp(Environment.ProcessorCount, 1, 4);
 
     /// <summary>Checks that the monitored directory can be opened.</summary>
     /// <exception cref="MountPathException">it cannot, with a message that names it</exception>
     public static void ProbeMountPath(string mountPath) => NativeMethods.Close(OpenRoot(mountPath));
+
+    /// <exception cref="MountPathException">the directory itself is missing, not a directory, or unreadable</exception>
+    public ScanResult Scan(string mountPath, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var problems = new ProblemLog(logger);
+        var rootFd = OpenRoot(mountPath);
+        try
+        {
+            var rootIdentity = Identity(rootFd);
+            var main = new Walker(problems, rootIdentity, cancellationToken);
+
+            // The root's own entries; its subdirectories become work items, each an independent subtree.
+            var subtrees = new List<(int EntryIndex, byte[] Name, (uint, uint, ulong) Identity)>();
+            main.ListRoot(rootFd, (index, name, identity) => subtrees.Add((index, name, identity)));
+
+            var segments = new InventorySnapshot.Segment?[subtrees.Count];
+            var walkers = Enumerable.Range(0, Math.Min(Parallelism, subtrees.Count))
+                .Select(i => i == 0 ? main : new Walker(problems, rootIdentity, cancellationToken)).ToArray();
+            var next = -1;
+            void Work(Walker walker)
+            {
+                for (var item = Interlocked.Increment(ref next); item < subtrees.Count; item = Interlocked.Increment(ref next))
+                {
+                    var (_, name, identity) = subtrees[item];
+                    var start = walker.Entries.Count;
+                    walker.Subtree(rootFd, name, identity);
+                    segments[item] = new InventorySnapshot.Segment(walker.Entries, start, walker.Entries.Count);
+                }
+            }
+
+            if (walkers.Length > 1)
+            {
+                var helpers = walkers.Skip(1).Select(w => Task.Factory.StartNew(() => Work(w), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+                Work(main);
+                Task.WaitAll(helpers, cancellationToken);
+            }
+            else if (walkers.Length == 1)
+            {
+                Work(main);
+            }
+
+            // Tree order: each top-level entry, then (for a directory) its whole subtree.
+            var ordered = new List<InventorySnapshot.Segment>(main.RootCount + subtrees.Count);
+            var previous = 0;
+            for (var item = 0; item < subtrees.Count; item++)
+            {
+                var entryIndex = subtrees[item].EntryIndex;
+                ordered.Add(new InventorySnapshot.Segment(main.Entries, previous, entryIndex + 1));
+                previous = entryIndex + 1;
+                ordered.Add(segments[item]!.Value);
+            }
+
+            ordered.Add(new InventorySnapshot.Segment(main.Entries, previous, main.RootCount));
+            problems.Summarize(mountPath);
+            var snapshot = new InventorySnapshot(ordered);
+            return new ScanResult(snapshot, walkers.Sum(w => w.Vanished), walkers.Sum(w => w.Unreadable), Stopwatch.GetElapsedTime(started));
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(i => i is OperationCanceledException))
+        {
+            throw new OperationCanceledException(cancellationToken);
+        }
+        finally
+        {
+            NativeMethods.Close(rootFd);
+        }
+    }
 
     private static unsafe int OpenRoot(string mountPath)
     {
@@ -50,7 +100,8 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
         int fd;
         fixed (byte* path = bytes)
         {
-            fd = NativeMethods.OpenAt(NativeMethods.AtFdCwd, path, NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.OCloseOnExec | NativeMethods.ONonBlock, 0);
+            // The mount path itself may be a symbolic link; nothing below it is followed.
+            fd = NativeMethods.OpenAt(NativeMethods.AtFdCwd, path, DirectoryOpenFlags & ~NativeMethods.ONoFollow, 0);
         }
 
         if (fd >= 0)
@@ -68,17 +119,16 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
         };
     }
 
-    private static unsafe NativeMethods.Statx Stat(int fd)
+    private static unsafe (uint, uint, ulong) Identity(int fd)
     {
-        NativeMethods.Statx buffer;
+        NativeMethods.Statx status;
         byte empty = 0;
-        const int AtEmptyPath = 0x1000;
-        if (NativeMethods.StatX(fd, &empty, AtEmptyPath, NativeMethods.StatxIno, &buffer) != 0)
+        if (NativeMethods.StatX(fd, &empty, NativeMethods.AtEmptyPath, NativeMethods.StatxIno, &status) != 0)
         {
             throw new MountPathException($"Agent:MountPath cannot be examined: {NativeMethods.Describe(Marshal.GetLastPInvokeError())}.");
         }
 
-        return buffer;
+        return (status.DeviceMajor, status.DeviceMinor, status.Inode);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Skipped {Path}: {Reason}")]
@@ -87,198 +137,255 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} more entries under {MountPath} were skipped in this scan")]
     private static partial void LogMoreProblems(ILogger logger, int count, string mountPath);
 
-    private sealed unsafe class Walk(ILogger logger, CancellationToken cancellationToken)
+    /// <summary>Logs the first few entries a scan had to skip, and how many more there were.</summary>
+    private sealed class ProblemLog(ILogger logger)
     {
-        private readonly HashSet<(uint, uint, ulong)> _ancestors = [];
-        private readonly byte[] _nameBuffer = new byte[4096 + 1];
-        private bool _rootOwned;
+        private int _count;
 
-        public byte[] Paths = new byte[1 << 16];
-        public int PathsLength;
-        public RawEntry[] Entries = new RawEntry[1024];
-        public int Count;
-        public int Vanished;
-        public int Unreadable;
-        public int Problems;
-
-        public void CloseIfUnowned(int rootFd)
+        public void Report(ReadOnlySpan<byte> path, int errno)
         {
-            if (!_rootOwned)
+            if (Interlocked.Increment(ref _count) <= MaxLoggedProblems)
             {
-                NativeMethods.Close(rootFd);
+                LogSkipped(logger, path.IsEmpty ? "." : PathText.ToText(path),
+                    errno == NativeMethods.ENOENT ? "it vanished during the scan" : NativeMethods.Describe(errno));
             }
         }
 
-        /// <summary>Lists one directory, then descends into its subdirectories. Takes ownership of <paramref name="fd"/>.</summary>
-        /// <param name="prefixOffset">where this directory's own relative path sits in the path buffer</param>
-        /// <param name="prefixLength">its length; 0 for the root</param>
-        public void Directory(int fd, int prefixOffset, int prefixLength, (uint, uint, ulong) identity)
+        public void Summarize(string mountPath)
         {
-            _rootOwned = true;
-            var dir = NativeMethods.FdOpenDir(fd);
-            if (dir == 0)
+            if (_count > MaxLoggedProblems)
             {
-                var errno = Marshal.GetLastPInvokeError();
-                NativeMethods.Close(fd);
-                Problem(Prefix(prefixOffset, prefixLength), errno, unreadable: true);
+                LogMoreProblems(logger, _count - MaxLoggedProblems, mountPath);
+            }
+        }
+    }
+
+    /// <summary>One thread's walk: its own entries, its own current path, its own ancestors.</summary>
+    private sealed unsafe class Walker(ProblemLog problems, (uint, uint, ulong) rootIdentity, CancellationToken cancellationToken)
+    {
+        private readonly HashSet<(uint, uint, ulong)> _ancestors = [rootIdentity];
+        private readonly byte[] _path = new byte[64 * 1024];
+        private int _pathLength;
+
+        public EntryList Entries { get; } = new();
+
+        public int RootCount { get; private set; }
+
+        public int Vanished { get; private set; }
+
+        public int Unreadable { get; private set; }
+
+        /// <summary>Records the root's own entries; hands each subdirectory to <paramref name="subdirectory"/> instead of descending.</summary>
+        public void ListRoot(int rootFd, Action<int, byte[], (uint, uint, ulong)> subdirectory)
+        {
+            _pathLength = 0;
+            Directory(rootFd, descend: false, subdirectory);
+            RootCount = Entries.Count;
+        }
+
+        /// <summary>Walks the subtree below the root's subdirectory <paramref name="name"/> (its own entry is already recorded).</summary>
+        public void Subtree(int rootFd, byte[] name, (uint, uint, ulong) identity)
+        {
+            _pathLength = 0;
+            Append(name);
+            Descend(rootFd, name, identity);
+        }
+
+        private void Descend(int parentFd, ReadOnlySpan<byte> name, (uint, uint, ulong) identity)
+        {
+            Span<byte> terminated = stackalloc byte[name.Length + 1];
+            name.CopyTo(terminated);
+            terminated[^1] = 0;
+            int fd;
+            fixed (byte* pointer = terminated)
+            {
+                fd = NativeMethods.OpenAt(parentFd, pointer, DirectoryOpenFlags, 0);
+            }
+
+            if (fd < 0)
+            {
+                Problem(Marshal.GetLastPInvokeError());
                 return;
             }
 
             _ancestors.Add(identity);
-            List<(int Index, (uint, uint, ulong) Identity)>? subdirectories = null;
+            try
+            {
+                Directory(fd, descend: true, subdirectory: null);
+            }
+            finally
+            {
+                _ancestors.Remove(identity);
+                NativeMethods.Close(fd);
+            }
+        }
+
+        /// <summary>Records the entries of the directory open as <paramref name="fd"/> (whose path is the current path), in byte order of their names.</summary>
+        private void Directory(int fd, bool descend, Action<int, byte[], (uint, uint, ulong)>? subdirectory)
+        {
+            var (names, refs, count) = ReadSortedNames(fd);
+            try
+            {
+                var prefixLength = _pathLength;
+                for (var i = 0; i < count; i++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var (offset, length) = refs[i];
+                    var name = names.AsSpan(offset, length);
+                    _pathLength = prefixLength;
+                    if (prefixLength + 1 + length > _path.Length)
+                    {
+                        // Deeper than any real tree; recorded as a problem rather than overflowing.
+                        Problem(NativeMethods.ENAMETOOLONG);
+                        continue;
+                    }
+
+                    if (prefixLength > 0)
+                    {
+                        Append("/"u8);
+                    }
+
+                    Append(name);
+
+                    NativeMethods.Statx status;
+                    int result;
+                    fixed (byte* pointer = &names[offset])
+                    {
+                        result = NativeMethods.StatX(fd, pointer, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount, StatxFields, &status);
+                    }
+
+                    if (result != 0)
+                    {
+                        Problem(Marshal.GetLastPInvokeError());
+                        continue;
+                    }
+
+                    Entries.Add(_path.AsSpan(0, _pathLength), in status);
+                    if ((status.Mode & 0xF000) != 0x4000)
+                    {
+                        continue;
+                    }
+
+                    var identity = (status.DeviceMajor, status.DeviceMinor, status.Inode);
+                    if (_ancestors.Contains(identity))
+                    {
+                        // A bind mount of an ancestor: descending would never end.
+                        Problem(NativeMethods.ELOOP);
+                    }
+                    else if (descend)
+                    {
+                        Descend(fd, name, identity);
+                    }
+                    else
+                    {
+                        subdirectory!(Entries.Count - 1, name.ToArray(), identity);
+                    }
+                }
+
+                _pathLength = prefixLength;
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(names);
+                ArrayPool<(int, int)>.Shared.Return(refs);
+            }
+        }
+
+        /// <summary>Reads every name of a directory (NUL-terminated, in a pooled buffer) and sorts them by their bytes.</summary>
+        private (byte[] Names, (int Offset, int Length)[] Refs, int Count) ReadSortedNames(int fd)
+        {
+            var names = ArrayPool<byte>.Shared.Rent(4096);
+            var refs = ArrayPool<(int, int)>.Shared.Rent(64);
+            var count = 0;
+            var used = 0;
+            var listing = NativeMethods.Dup(fd);
+            var dir = listing < 0 ? 0 : NativeMethods.FdOpenDir(listing);
+            if (dir == 0)
+            {
+                var errno = Marshal.GetLastPInvokeError();
+                if (listing >= 0)
+                {
+                    NativeMethods.Close(listing);
+                }
+
+                Problem(errno);
+                return (names, refs, 0);
+            }
+
             try
             {
                 while (true)
                 {
-                    cancellationToken.ThrowIfCancellationRequested();
                     var entry = NativeMethods.ReadDir(dir);
                     if (entry == null)
                     {
                         var errno = Marshal.GetLastPInvokeError();
                         if (errno != 0)
                         {
-                            Problem(Prefix(prefixOffset, prefixLength), errno, unreadable: true);
+                            Problem(errno);
                         }
 
                         break;
                     }
 
-                    var namePointer = entry + NativeMethods.DirentNameOffset;
-                    var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(namePointer);
+                    var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + NativeMethods.DirentNameOffset);
                     if (name is [(byte)'.'] or [(byte)'.', (byte)'.'])
                     {
                         continue;
                     }
 
-                    NativeMethods.Statx status;
-                    var result = NativeMethods.StatX(fd, namePointer, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount,
-                        NativeMethods.StatxType | NativeMethods.StatxMode | NativeMethods.StatxSize | NativeMethods.StatxMtime | NativeMethods.StatxIno, &status);
-                    var statError = result == 0 ? 0 : Marshal.GetLastPInvokeError();
-
-                    var pathOffset = PathsLength;
-                    if (prefixLength > 0)
+                    if (used + name.Length + 1 > names.Length)
                     {
-                        AppendFromSelf(prefixOffset, prefixLength);
-                        Append("/"u8);
+                        Grow(ref names, used, Math.Max(names.Length * 2, used + name.Length + 1));
                     }
 
-                    Append(name);
-                    var pathLength = PathsLength - pathOffset;
-                    if (statError != 0)
+                    if (count == refs.Length)
                     {
-                        Problem(Paths.AsSpan(pathOffset, pathLength), statError, unreadable: statError != NativeMethods.ENOENT);
-                        PathsLength = pathOffset;
-                        continue;
+                        Grow(ref refs, count, refs.Length * 2);
                     }
 
-                    if (Count == Entries.Length)
-                    {
-                        Array.Resize(ref Entries, Entries.Length * 2);
-                    }
-
-                    Entries[Count++] = new RawEntry
-                    {
-                        PathOffset = pathOffset,
-                        PathLength = pathLength,
-                        Size = (long)status.Size,
-                        MtimeSeconds = status.MtimeSeconds,
-                        MtimeNanoseconds = status.MtimeNanoseconds,
-                        Mode = status.Mode,
-                    };
-
-                    if ((status.Mode & 0xF000) == 0x4000)
-                    {
-                        var childIdentity = (status.DeviceMajor, status.DeviceMinor, status.Inode);
-                        if (_ancestors.Contains(childIdentity))
-                        {
-                            // A bind mount of an ancestor: descending would never end.
-                            Problem(Paths.AsSpan(pathOffset, pathLength), 40 /* ELOOP */, unreadable: true);
-                            continue;
-                        }
-
-                        (subdirectories ??= []).Add((Count - 1, childIdentity));
-                    }
-                }
-
-                if (subdirectories is not null)
-                {
-                    foreach (var (index, childIdentity) in subdirectories)
-                    {
-                        Descend(fd, index, prefixLength, childIdentity);
-                    }
+                    name.CopyTo(names.AsSpan(used));
+                    names[used + name.Length] = 0;
+                    refs[count++] = (used, name.Length);
+                    used += name.Length + 1;
                 }
             }
             finally
             {
                 NativeMethods.CloseDir(dir);
-                _ancestors.Remove(identity);
             }
+
+            var buffer = names;
+            refs.AsSpan(0, count).Sort((a, b) => buffer.AsSpan(a.Item1, a.Item2).SequenceCompareTo(buffer.AsSpan(b.Item1, b.Item2)));
+            return (names, refs, count);
         }
 
-        private void Descend(int parentFd, int index, int prefixLength, (uint, uint, ulong) identity)
+        private static void Grow<T>(ref T[] array, int used, int size)
         {
-            var entry = Entries[index];
-            var nameStart = prefixLength == 0 ? 0 : prefixLength + 1;
-            var name = Paths.AsSpan(entry.PathOffset + nameStart, entry.PathLength - nameStart);
-            name.CopyTo(_nameBuffer);
-            _nameBuffer[name.Length] = 0;
-
-            int childFd;
-            fixed (byte* namePointer = _nameBuffer)
-            {
-                childFd = NativeMethods.OpenAt(parentFd, namePointer,
-                    NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.ONoFollow | NativeMethods.OCloseOnExec | NativeMethods.ONonBlock, 0);
-            }
-
-            if (childFd < 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                Problem(Paths.AsSpan(entry.PathOffset, entry.PathLength), errno, unreadable: errno != NativeMethods.ENOENT);
-                return;
-            }
-
-            Directory(childFd, entry.PathOffset, entry.PathLength, identity);
+            var larger = ArrayPool<T>.Shared.Rent(size);
+            array.AsSpan(0, used).CopyTo(larger);
+            ArrayPool<T>.Shared.Return(array);
+            array = larger;
         }
-
-        private void AppendFromSelf(int offset, int length)
-        {
-            EnsureCapacity(length);
-            Buffer.BlockCopy(Paths, offset, Paths, PathsLength, length);
-            PathsLength += length;
-        }
-
-        private ReadOnlySpan<byte> Prefix(int offset, int length) => length == 0 ? ReadOnlySpan<byte>.Empty : Paths.AsSpan(offset, length);
 
         private void Append(ReadOnlySpan<byte> bytes)
         {
-            EnsureCapacity(bytes.Length);
-            bytes.CopyTo(Paths.AsSpan(PathsLength));
-            PathsLength += bytes.Length;
+            bytes.CopyTo(_path.AsSpan(_pathLength));
+            _pathLength += bytes.Length;
         }
 
-        private void EnsureCapacity(int more)
+        private void Problem(int errno)
         {
-            if (PathsLength + more > Paths.Length)
-            {
-                Array.Resize(ref Paths, Math.Max(Paths.Length * 2, PathsLength + more));
-            }
-        }
-
-        private void Problem(ReadOnlySpan<byte> path, int errno, bool unreadable)
-        {
-            if (unreadable)
-            {
-                Unreadable++;
-            }
-            else
+            if (errno == NativeMethods.ENOENT)
             {
                 Vanished++;
             }
-
-            if (++Problems <= MaxLoggedProblems)
+            else
             {
-                LogSkipped(logger, path.IsEmpty ? "." : PathText.ToText(path), errno == NativeMethods.ENOENT ? "it vanished during the scan" : NativeMethods.Describe(errno));
+                Unreadable++;
             }
+
+            problems.Report(_path.AsSpan(0, _pathLength), errno);
         }
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Inventory;
 using NodeAgent.Telemetry;
@@ -8,15 +9,28 @@ using NpgsqlTypes;
 namespace NodeAgent.Storage;
 
 /// <summary>
-/// Writes scans. Each scan is one transaction: its list of entries is written (binary COPY) only when
+/// Writes scans. Each scan is one transaction: its list of entries is written (binary COPY of column-wise chunks) only when
 /// no list with the same content hash exists yet, and the scan row is inserted idempotently by its id,
 /// so a retry after a lost acknowledgement never stores a scan twice.
 /// </summary>
 public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMigrator migrator, AgentTelemetry telemetry, ILogger<InventoryStore> logger)
 {
+    /// <summary>Entries per stored chunk: large enough for few rows, small enough to keep one chunk's strings cheap.</summary>
+    public const int ChunkSize = 4096;
+
     private volatile bool _schemaReady;
 
-    /// <summary>Stores one scan; returns the bytes of entry data sent (0 when its list was already stored).</summary>
+    /// <summary>Brings the schema up to date (once per process) and leaves a warm connection in the pool.</summary>
+    public async Task PrepareAsync(CancellationToken cancellationToken)
+    {
+        if (!_schemaReady)
+        {
+            await migrator.MigrateAsync(cancellationToken);
+            _schemaReady = true;
+        }
+    }
+
+    /// <summary>Stores one scan in one transaction.</summary>
     public async Task<StoreOutcome> StoreAsync(ScanRecord scan, CancellationToken cancellationToken)
     {
         using var activity = AgentTelemetry.ActivitySource.StartActivity(AgentTelemetry.StoreActivityName);
@@ -24,12 +38,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         activity?.SetTag("scan.entries", scan.Result.Snapshot.Count);
         var started = Stopwatch.GetTimestamp();
 
-        if (!_schemaReady)
-        {
-            await migrator.MigrateAsync(cancellationToken);
-            _schemaReady = true;
-        }
-
+        await PrepareAsync(cancellationToken);
         var snapshot = scan.Result.Snapshot;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -107,36 +116,99 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
     {
         long bytes = 0;
         await using var importer = await connection.BeginBinaryImportAsync(
-            "COPY file_list_entries (list_id, ordinal, path, path_bytes, entry_type, size, modified_at, mode) FROM STDIN (FORMAT BINARY)",
+            "COPY file_list_chunks (list_id, first_ordinal, paths, path_bytes, entry_types, sizes, modified_at, modes) FROM STDIN (FORMAT BINARY)",
             cancellationToken);
-        // Synchronous writes: they only touch the importer's buffer except when it flushes, and an
-        // await per field would cost more than the copy itself on large lists.
-        for (var i = 0; i < snapshot.Count; i++)
+        var chunk = new Chunk(Math.Min(ChunkSize, snapshot.Count));
+        var first = 0;
+        foreach (var entry in snapshot)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var raw = snapshot.PathBytes(i);
+            chunk.Add(entry);
+            bytes += entry.PathBytes.Length + 1 + 8 + 8 + 4;
+            if (chunk.Count == chunk.Capacity)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                chunk.WriteRow(importer, listId, first);
+                first += chunk.Count;
+                var remaining = snapshot.Count - first;
+                chunk = remaining >= chunk.Capacity ? chunk.Reset() : new Chunk(remaining);
+            }
+        }
+
+        if (chunk.Count > 0)
+        {
+            chunk.WriteRow(importer, listId, first);
+        }
+
+        await importer.CompleteAsync(cancellationToken);
+        return bytes;
+    }
+
+    /// <summary>
+    /// Up to <see cref="ChunkSize"/> entries, column-wise, as one row of file_list_chunks. Paths are written
+    /// as their UTF-8 bytes straight from the scan's buffers (Npgsql sends bytes as text unchanged), so a
+    /// list of a million entries is stored without a string per entry.
+    /// </summary>
+    private sealed class Chunk(int capacity)
+    {
+        private readonly ReadOnlyMemory<byte>[] _paths = new ReadOnlyMemory<byte>[capacity];
+        private readonly byte[] _types = new byte[capacity];
+        private readonly long[] _sizes = new long[capacity];
+        private readonly DateTime[] _modified = new DateTime[capacity];
+        private readonly int[] _modes = new int[capacity];
+        private byte[]?[]? _pathBytes;
+
+        public int Capacity => capacity;
+
+        public int Count { get; private set; }
+
+        public void Add(InventorySnapshot.Entry entry)
+        {
+            var raw = entry.PathBytes;
+            if (PathText.IsExact(raw))
+            {
+                _paths[Count] = entry.PathMemory;
+            }
+            else
+            {
+                _paths[Count] = Encoding.UTF8.GetBytes(PathText.ToText(raw));
+                (_pathBytes ??= new byte[]?[capacity])[Count] = raw.ToArray();
+            }
+
+            _types[Count] = (byte)entry.Type;
+            _sizes[Count] = entry.Size;
+            _modified[Count] = entry.ModifiedUtc;
+            _modes[Count] = entry.Permissions;
+            Count++;
+        }
+
+        public Chunk Reset()
+        {
+            Count = 0;
+            _pathBytes = null;
+            return this;
+        }
+
+        /// <summary>Synchronous writes: they fill the importer's buffer and only block when it flushes.</summary>
+        public void WriteRow(NpgsqlBinaryImporter importer, long listId, int firstOrdinal)
+        {
             importer.StartRow();
             importer.Write(listId, NpgsqlDbType.Bigint);
-            importer.Write(i, NpgsqlDbType.Integer);
-            importer.Write(PathText.ToText(raw), NpgsqlDbType.Text);
-            if (PathText.IsExact(raw))
+            importer.Write(firstOrdinal, NpgsqlDbType.Integer);
+            importer.Write(_paths, NpgsqlDbType.Array | NpgsqlDbType.Text);
+            if (_pathBytes is null)
             {
                 importer.WriteNull();
             }
             else
             {
-                importer.Write(raw.ToArray(), NpgsqlDbType.Bytea);
+                importer.Write(_pathBytes, NpgsqlDbType.Array | NpgsqlDbType.Bytea);
             }
 
-            importer.Write((byte)snapshot.Type(i), NpgsqlDbType.InternalChar);
-            importer.Write(snapshot.Size(i), NpgsqlDbType.Bigint);
-            importer.Write(snapshot.ModifiedUtc(i), NpgsqlDbType.TimestampTz);
-            importer.Write(snapshot.Permissions(i), NpgsqlDbType.Integer);
-            bytes += raw.Length + 8 + 4 + 1 + 8 + 8 + 4;
+            importer.Write(new ReadOnlyMemory<byte>(_types), NpgsqlDbType.Text);
+            importer.Write(_sizes, NpgsqlDbType.Array | NpgsqlDbType.Bigint);
+            importer.Write(_modified, NpgsqlDbType.Array | NpgsqlDbType.TimestampTz);
+            importer.Write(_modes, NpgsqlDbType.Array | NpgsqlDbType.Integer);
         }
-
-        await importer.CompleteAsync(cancellationToken);
-        return bytes;
     }
 }
 

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Inventory benchmark: one RunOnce of the agent (whole process: start, scan, store, exit) on a
+# 200,000-entry tree, against the floor of `find -printf` piped into `psql \copy` of the same rows,
+# run alternately; reports medians of wall time and peak RSS (JIT and NativeAOT builds), and the
+# bytes one unchanged rescan adds to the database.
+#
+#   bench/run.sh [ENTRIES] [ROUNDS]      defaults: 200000 7
+# Needs: the .NET SDK, PostgreSQL server binaries, GNU time; NativeAOT needs clang (CLANG=clang-14).
+set -euo pipefail
+entries=${1:-200000}
+rounds=${2:-7}
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/nodeagent-bench.XXXXXX)
+out="$root/bench/results"
+mkdir -p "$out"
+. "$root/NodeAgent/throwaway-postgres.sh"
+trap 'throwaway_pg_stop; rm -rf "$work"' EXIT
+
+echo "== building"
+dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -p:PublishAot=false -o "$work/jit" >/dev/null
+aot=0
+if command -v "${CLANG:-clang-14}" >/dev/null; then
+  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" -o "$work/aot" >/dev/null && aot=1
+fi
+
+echo "== tree of $entries entries"
+tree="$work/tree"
+python3 - "$tree" "$entries" <<'PY'
+import os, sys
+root, total = sys.argv[1], int(sys.argv[2])
+per_dir = 1000
+dirs = max(1, total // (per_dir + 1))
+os.makedirs(root)
+made = 0
+for d in range(dirs):
+    sub = os.path.join(root, f"dir{d:04d}", "nested") if d % 10 == 0 else os.path.join(root, f"dir{d:04d}")
+    os.makedirs(sub)
+    made += 2 if d % 10 == 0 else 1
+    for f in range(per_dir):
+        if made >= total:
+            break
+        with open(os.path.join(sub, f"file-{f:05d}.dat"), "wb") as fh:
+            fh.write(b"x" * (f % 97))
+        made += 1
+while made < total:
+    open(os.path.join(root, f"extra-{made}"), "wb").close()
+    made += 1
+PY
+find "$tree" -mindepth 1 | wc -l | xargs echo "entries:"
+
+THROWAWAY_PG_OPTIONS="-c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min" throwaway_pg_start
+psql -d postgres -qc 'CREATE DATABASE monitordb'
+psql -d monitordb -qc 'CREATE TABLE floor_entries (path text, entry_type "char", size bigint, modified_at double precision, mode text)'
+conn="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres"
+
+measure() { # label command...  -> appends "label seconds rss_kb" to $work/samples
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log"; exit 1; }
+  echo "$label $(cat "$work/time")" >>"$work/samples"
+}
+agent() { # build
+  local binary=("$work/jit/NodeAgent")
+  [ "$1" = aot ] && binary=("$work/aot/NodeAgent")
+  # A changed entry each run, so that every run stores its whole list like the floor does.
+  touch "$tree/dir0000/nested/file-00000.dat"
+  measure "$1" env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "${binary[@]}"
+}
+floor() {
+  measure floor bash -c "find '$tree' -mindepth 1 -printf '%P\t%y\t%s\t%T@\t%m\n' | psql -h $PGHOST -p $PGPORT -U postgres -d monitordb -qc '\\copy floor_entries FROM STDIN'"
+}
+
+echo "== warm-up"
+agent jit; floor; [ $aot = 1 ] && agent aot
+: >"$work/samples"
+echo "== $rounds alternating rounds"
+for _ in $(seq "$rounds"); do
+  floor; agent jit; [ $aot = 1 ] && agent aot
+done
+
+python3 - "$work/samples" <<'PY'
+import sys, statistics
+rows = [l.split() for l in open(sys.argv[1])]
+by = {}
+for label, secs, rss in rows:
+    by.setdefault(label, []).append((float(secs), int(rss)))
+floor = statistics.median(s for s, _ in by["floor"])
+print(f"{'run':<8}{'median s':>10}{'x floor':>9}{'median peak RSS MB':>20}   samples (s)")
+for label in ["floor", "jit", "aot"]:
+    if label not in by: continue
+    secs = statistics.median(s for s, _ in by[label])
+    rss = statistics.median(r for _, r in by[label]) / 1024
+    print(f"{label:<8}{secs:>10.3f}{secs / floor:>9.2f}{rss:>20.1f}   {' '.join(f'{s:.2f}' for s, _ in by[label])}")
+PY
+
+echo "== bytes stored per unchanged rescan (20 rescans of the same tree)"
+size_sql="SELECT sum(pg_total_relation_size(t))::bigint FROM unnest(ARRAY['scans','file_lists','file_list_entries']::regclass[]) t"
+env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "$work/jit/NodeAgent" >/dev/null
+psql -d monitordb -qc 'VACUUM ANALYZE' 
+before=$(psql -d monitordb -Atc "$size_sql"); rows_before=$(psql -d monitordb -Atc 'SELECT count(*) FROM file_list_entries')
+for _ in $(seq 20); do
+  env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "$work/jit/NodeAgent" >/dev/null
+done
+psql -d monitordb -qc 'VACUUM ANALYZE'
+after=$(psql -d monitordb -Atc "$size_sql"); rows_after=$(psql -d monitordb -Atc 'SELECT count(*) FROM file_list_entries')
+row=$(psql -d monitordb -Atc 'SELECT avg(pg_column_size(s.*))::int FROM scans s')
+echo "entry rows added by 20 unchanged rescans: $((rows_after - rows_before))"
+echo "relation bytes added per unchanged rescan (tables + indexes, page-granular): $(( (after - before) / 20 ))"
+echo "scan row size: $row bytes"
+echo "stored list of $(psql -d monitordb -Atc 'SELECT entry_count FROM file_lists ORDER BY list_id DESC LIMIT 1') entries: $(psql -d monitordb -Atc "SELECT pg_size_pretty(pg_total_relation_size('file_list_entries') / greatest(1, (SELECT count(*) FROM file_lists)))") per list"
+echo "== sizes: JIT publish $(du -sh "$work/jit" | cut -f1)$([ $aot = 1 ] && echo ", AOT binary $(du -h "$work/aot/NodeAgent" | cut -f1)")"
