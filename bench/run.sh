@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Inventory benchmark: one RunOnce of the agent (whole process: start, scan, store, exit) on a
 # 200,000-entry tree, against the floor of `find -printf` piped into `psql \copy` of the same rows,
-# run alternately; reports medians of wall time and peak RSS (JIT and NativeAOT builds), and the
+# run alternately; reports medians of wall time and peak RSS (JIT, JIT with ReadyToRun, NativeAOT), and the
 # bytes one unchanged rescan adds to the database.
 #
 #   bench/run.sh [ENTRIES] [ROUNDS]      defaults: 200000 7
@@ -17,10 +17,14 @@ mkdir -p "$out"
 trap 'throwaway_pg_stop; rm -rf "$work"' EXIT
 
 echo "== building"
-dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -p:PublishAot=false -o "$work/jit" >/dev/null
+dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -p:PublishAot=false -o "$work/jit" >"$out/build-jit.log"
+# The same JIT build with ReadyToRun code for every assembly (framework-dependent, linux-x64).
+dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 --self-contained false -p:PublishAot=false \
+  -p:PublishReadyToRun=true -o "$work/r2r" >"$out/build-r2r.log"
 aot=0
 if command -v "${CLANG:-clang-14}" >/dev/null; then
-  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" -o "$work/aot" >/dev/null && aot=1
+  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" -o "$work/aot" >"$out/build-aot.log" && aot=1
+  echo "AOT publish warnings: $(grep -cE 'warning (IL|CS)' "$out/build-aot.log" || true)"
 fi
 
 echo "== tree of $entries entries"
@@ -58,9 +62,8 @@ measure() { # label command...  -> appends "label seconds rss_kb" to $work/sampl
   /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log"; exit 1; }
   echo "$label $(cat "$work/time")" >>"$work/samples"
 }
-agent() { # build
-  local binary=("$work/jit/NodeAgent")
-  [ "$1" = aot ] && binary=("$work/aot/NodeAgent")
+agent() { # build: jit | r2r | aot
+  local binary=("$work/$1/NodeAgent")
   # A changed entry each run, so that every run stores its whole list like the floor does.
   touch "$tree/dir0000/nested/file-00000.dat"
   measure "$1" env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "${binary[@]}"
@@ -70,11 +73,11 @@ floor() {
 }
 
 echo "== warm-up"
-agent jit; floor; [ $aot = 1 ] && agent aot
+agent jit; agent r2r; floor; [ $aot = 1 ] && agent aot
 : >"$work/samples"
 echo "== $rounds alternating rounds"
 for _ in $(seq "$rounds"); do
-  floor; agent jit; [ $aot = 1 ] && agent aot
+  floor; agent jit; agent r2r; [ $aot = 1 ] && agent aot
 done
 
 python3 - "$work/samples" <<'PY'
@@ -85,26 +88,28 @@ for label, secs, rss in rows:
     by.setdefault(label, []).append((float(secs), int(rss)))
 floor = statistics.median(s for s, _ in by["floor"])
 print(f"{'run':<8}{'median s':>10}{'x floor':>9}{'median peak RSS MB':>20}   samples (s)")
-for label in ["floor", "jit", "aot"]:
+for label in ["floor", "jit", "r2r", "aot"]:
     if label not in by: continue
     secs = statistics.median(s for s, _ in by[label])
     rss = statistics.median(r for _, r in by[label]) / 1024
     print(f"{label:<8}{secs:>10.3f}{secs / floor:>9.2f}{rss:>20.1f}   {' '.join(f'{s:.2f}' for s, _ in by[label])}")
 PY
 
-echo "== bytes stored per unchanged rescan (20 rescans of the same tree)"
-size_sql="SELECT sum(pg_total_relation_size(t))::bigint FROM unnest(ARRAY['scans','file_lists','file_list_entries']::regclass[]) t"
-env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "$work/jit/NodeAgent" >/dev/null
-psql -d monitordb -qc 'VACUUM ANALYZE' 
-before=$(psql -d monitordb -Atc "$size_sql"); rows_before=$(psql -d monitordb -Atc 'SELECT count(*) FROM file_list_entries')
-for _ in $(seq 20); do
-  env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "$work/jit/NodeAgent" >/dev/null
+rescans=${RESCANS:-100}
+echo "== bytes stored per unchanged rescan ($rescans rescans of the same tree)"
+size_sql="SELECT sum(pg_total_relation_size(t))::bigint FROM unnest(ARRAY['scans','file_lists','file_list_chunks']::regclass[]) t"
+agent_bin="$work/jit/NodeAgent"; [ $aot = 1 ] && agent_bin="$work/aot/NodeAgent"
+env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "$agent_bin" >/dev/null
+psql -d monitordb -qc 'VACUUM ANALYZE'
+before=$(psql -d monitordb -Atc "$size_sql"); lists_before=$(psql -d monitordb -Atc 'SELECT count(*) FROM file_lists')
+for _ in $(seq "$rescans"); do
+  env ConnectionStrings__monitordb="$conn" Agent__RunOnce=true Agent__MountPath="$tree" Agent__NodeName=bench "$agent_bin" >/dev/null
 done
 psql -d monitordb -qc 'VACUUM ANALYZE'
-after=$(psql -d monitordb -Atc "$size_sql"); rows_after=$(psql -d monitordb -Atc 'SELECT count(*) FROM file_list_entries')
+after=$(psql -d monitordb -Atc "$size_sql"); lists_after=$(psql -d monitordb -Atc 'SELECT count(*) FROM file_lists')
 row=$(psql -d monitordb -Atc 'SELECT avg(pg_column_size(s.*))::int FROM scans s')
-echo "entry rows added by 20 unchanged rescans: $((rows_after - rows_before))"
-echo "relation bytes added per unchanged rescan (tables + indexes, page-granular): $(( (after - before) / 20 ))"
-echo "scan row size: $row bytes"
-echo "stored list of $(psql -d monitordb -Atc 'SELECT entry_count FROM file_lists ORDER BY list_id DESC LIMIT 1') entries: $(psql -d monitordb -Atc "SELECT pg_size_pretty(pg_total_relation_size('file_list_entries') / greatest(1, (SELECT count(*) FROM file_lists)))") per list"
-echo "== sizes: JIT publish $(du -sh "$work/jit" | cut -f1)$([ $aot = 1 ] && echo ", AOT binary $(du -h "$work/aot/NodeAgent" | cut -f1)")"
+echo "lists added by $rescans unchanged rescans: $((lists_after - lists_before))"
+echo "bytes added per unchanged rescan (tables and indexes, in whole 8 KiB pages): $(( (after - before) / rescans ))"
+echo "scan row: $row bytes"
+echo "one stored list of $entries entries: $(psql -d monitordb -Atc "SELECT pg_size_pretty(pg_total_relation_size('file_list_chunks') / greatest(1, (SELECT count(*) FROM file_lists)))") (floor table, uncompressed rows: $(psql -d monitordb -Atc "SELECT pg_size_pretty(pg_total_relation_size('floor_entries') / greatest(1, (SELECT count(*) FROM floor_entries) / $entries))") per copy)"
+echo "== sizes: JIT publish $(du -sh "$work/jit" | cut -f1), ReadyToRun publish $(du -sh "$work/r2r" | cut -f1)$([ $aot = 1 ] && echo ", AOT binary $(du -h "$work/aot/NodeAgent" | cut -f1)")"

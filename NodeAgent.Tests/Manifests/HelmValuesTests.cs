@@ -52,7 +52,7 @@ public sealed partial class HelmValuesTests
     [Fact]
     public void Every_helm_install_command_pins_a_chart_version()
     {
-        var files = new[] { "aspirate-output/DEPLOY.md", HelmValues.CnpgOperator, HelmValues.CnpgCluster, HelmValues.Bitnami };
+        var files = new[] { "README.md", HelmValues.CnpgOperator, HelmValues.CnpgCluster, HelmValues.Bitnami };
         var commands = files
             .SelectMany(f => JoinContinuations(File.ReadAllLines(RepositoryRoot.Combine(f.Split('/')))))
             .Where(l => HelmInstall().IsMatch(l))

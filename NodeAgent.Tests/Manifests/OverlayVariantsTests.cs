@@ -84,7 +84,7 @@ public sealed class OverlayVariantsTests(ManifestsFixture fixture)
         Assert.Empty(container.SecurityContext?.Capabilities?.Add ?? []);
         Assert.Equal(new[] { "ALL" }, container.SecurityContext?.Capabilities?.Drop ?? []);
 
-        // The default stays UID 0 with CAP_DAC_READ_SEARCH only (see DEPLOY.md).
+        // The default stays UID 0 with CAP_DAC_READ_SEARCH only (see README.md).
         Assert.Equal(0, fixture.Cnpg.AgentContainer.SecurityContext?.RunAsUser ?? fixture.Cnpg.AgentPod.SecurityContext?.RunAsUser);
     }
 }
