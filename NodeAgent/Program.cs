@@ -63,6 +63,12 @@ catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketExcepti
     Console.Error.WriteLine($"nodeagent: cannot listen: {e.Message}");
     return 3;
 }
+catch (Exception e)
+{
+    // Whatever else stops the agent: one line, the kind of failure and its message.
+    Console.Error.WriteLine($"nodeagent: stopped by an unexpected error: {e.GetType().Name}: {e.Message}");
+    return 1;
+}
 
 static void ConfigureLogging(ILoggingBuilder logging) => logging.AddSimpleConsole(options =>
 {

@@ -22,7 +22,18 @@ fi
 dotnet run --project "$root/NodeAgent" -c Release -- \
   --Agent:RunOnce=true --Agent:MountPath="$target" --Agent:NodeName="${AGENT_NODE_NAME:-$(hostname)}"
 
-# The verification query of the original assignment, through the agent's own connection string.
-field() { sed -n "s/.*\(^\|;\)$1=\([^;]*\).*/\2/p" <<<"$ConnectionStrings__monitordb"; }
-PGPASSWORD=$(field Password) psql -h "$(field Host)" -p "$(field Port || true)" -U "$(field Username)" -d "$(field Database)" \
-  -P pager=off -c 'SELECT * FROM file_monitor ORDER BY CollectedAt DESC LIMIT 4;'
+# The verification query of the original assignment, on the agent's own database: the usual Npgsql
+# keywords (Host/Server, Port, Database, Username/User ID, Password), in any case, are understood.
+eval "$(python3 - "$ConnectionStrings__monitordb" <<'PY'
+import shlex, sys
+aliases = {"host": "PGHOST", "server": "PGHOST", "port": "PGPORT", "database": "PGDATABASE", "db": "PGDATABASE",
+           "username": "PGUSER", "user id": "PGUSER", "userid": "PGUSER", "user": "PGUSER", "uid": "PGUSER",
+           "password": "PGPASSWORD", "pwd": "PGPASSWORD"}
+for part in sys.argv[1].split(";"):
+    key, _, value = part.partition("=")
+    name = aliases.get(key.strip().lower())
+    if name:
+        print(f"export {name}={shlex.quote(value.strip().strip(chr(39)).strip(chr(34)))}")
+PY
+)"
+psql -P pager=off -c 'SELECT * FROM file_monitor ORDER BY CollectedAt DESC LIMIT 4;'

@@ -77,6 +77,28 @@ public sealed class AgentProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Agent_reaches_a_tls_only_database_through_the_libpq_variables_a_secret_provides()
+    {
+        await using var server = await PostgresServer.StartAsync(tlsOnly: true);
+        var connectionString = await server.CreateDatabaseAsync("tls") + ";SSL Mode=Require";
+        _tree.File("secure.txt");
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+
+        await using var agent = AgentProcess.Start(Environment(null,
+            ("Agent__RunOnce", "true"),
+            ("PGHOST", "127.0.0.1"), ("PGPORT", server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("PGDATABASE", builder.Database), ("PGUSER", "postgres"), ("PGPASSWORD", "from-the-secret"), ("PGSSLMODE", "require")));
+        var exitCode = await agent.WaitForExitAsync(Patience);
+
+        Assert.True(exitCode == 0, agent.Output);
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT filelist::text FROM file_monitor", connection);
+        Assert.Equal("[\"secure.txt\"]", await command.ExecuteScalarAsync());
+        Assert.DoesNotContain("from-the-secret", agent.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RunOnce_against_an_unreachable_database_exits_nonzero_with_a_clear_line_and_no_password()
     {
         var port = AgentProcess.FreePort();

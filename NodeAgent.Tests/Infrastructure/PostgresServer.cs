@@ -22,10 +22,13 @@ public sealed class PostgresServer : IAsyncDisposable
     private static int _databaseCounter;
     private readonly string _directory;
 
-    private PostgresServer(string directory, int port)
+    private readonly string _extraOptions;
+
+    private PostgresServer(string directory, int port, string extraOptions)
     {
         _directory = directory;
         Port = port;
+        _extraOptions = extraOptions;
     }
 
     public static Task<PostgresServer> Shared => SharedServer.Value;
@@ -37,7 +40,8 @@ public sealed class PostgresServer : IAsyncDisposable
     public string ConnectionString(string database) =>
         $"Host=127.0.0.1;Port={Port};Database={database};Username=postgres;Pooling=false;Timeout=5";
 
-    public static async Task<PostgresServer> StartAsync()
+    /// <param name="tlsOnly">serve TLS with a self-signed certificate and refuse every connection without it</param>
+    public static async Task<PostgresServer> StartAsync(bool tlsOnly = false)
     {
         var directory = Directory.CreateTempSubdirectory("nodeagent-pg-").FullName;
         if (Environment.UserName == "root")
@@ -45,15 +49,27 @@ public sealed class PostgresServer : IAsyncDisposable
             await Run("chown", ["postgres", directory]);
         }
 
-        var server = new PostgresServer(directory, FreePort());
-        await RunAsPostgres("initdb", ["-D", server.DataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+        var data = Path.Combine(directory, "data");
+        var options = tlsOnly ? $"-c ssl=on -c ssl_cert_file={directory}/server.crt -c ssl_key_file={directory}/server.key" : "";
+        var server = new PostgresServer(directory, FreePort(), options);
+        await RunAsPostgres("initdb", ["-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]);
+        if (tlsOnly)
+        {
+            await RunAsPostgres("openssl", ["req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=localhost",
+                "-keyout", Path.Combine(directory, "server.key"), "-out", Path.Combine(directory, "server.crt")]);
+            await RunAsPostgres("chmod", ["600", Path.Combine(directory, "server.key")]);
+            var hba = Path.Combine(data, "pg_hba.conf");
+            var lines = (await File.ReadAllLinesAsync(hba)).Select(l => l.StartsWith("host ", StringComparison.Ordinal) ? "hostssl" + l[4..] : l);
+            await File.WriteAllLinesAsync(hba, lines);
+        }
+
         await server.StartServerAsync();
         return server;
     }
 
     public Task StartServerAsync() => RunAsPostgres("pg_ctl", [
         "-D", DataDirectory, "-l", Path.Combine(_directory, "server.log"), "-w", "-t", "60",
-        "-o", $"-c listen_addresses=127.0.0.1 -c port={Port} -c unix_socket_directories={_directory} -c fsync=off -c max_connections=200",
+        "-o", $"-c listen_addresses=127.0.0.1 -c port={Port} -c unix_socket_directories={_directory} -c fsync=off -c max_connections=200 {_extraOptions}",
         "start"]);
 
     public Task StopServerAsync() => RunAsPostgres("pg_ctl", ["-D", DataDirectory, "-m", "immediate", "-w", "stop"]);

@@ -55,14 +55,14 @@ public sealed class TempTree : IDisposable
 
     public void Dispose()
     {
-        try
-        {
-            Shell("chmod -R u+rwx . 2>/dev/null; true");
-            Directory.Delete(Root, recursive: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
-        {
-        }
+        // rm copes with trees deeper than PATH_MAX, which Directory.Delete does not.
+        var start = new ProcessStartInfo("bash") { RedirectStandardError = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("chmod -R u+rwx \"$0\" 2>/dev/null; rm -rf \"$0\"");
+        start.ArgumentList.Add(Root);
+        using var process = Process.Start(start)!;
+        process.StandardError.ReadToEnd();
+        process.WaitForExit();
     }
 
     public static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);

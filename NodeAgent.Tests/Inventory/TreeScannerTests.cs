@@ -207,6 +207,24 @@ public sealed class TreeScannerTests : IDisposable
     }
 
     [Fact]
+    public void Very_long_paths_are_recorded_and_trees_deeper_than_the_limit_are_cut_with_a_count()
+    {
+        // 140 levels of 250-byte names: paths far longer than PATH_MAX, reachable only level by level.
+        var name = new string('n', 250);
+        _tree.Shell($"d=long; mkdir $d; cd $d; for i in $(seq 140); do mkdir {name}; cd {name}; done; touch end.txt");
+        _tree.Shell($"mkdir -p deep/{string.Join('/', Enumerable.Repeat("d", TreeScanner.MaxDepth + 5))}");
+
+        var result = Scan();
+        var paths = Enumerable.Range(0, result.Snapshot.Count).Select(i => Encoding.UTF8.GetString(result.Snapshot[i].PathBytes)).ToList();
+
+        var end = Assert.Single(paths, p => p.EndsWith("/end.txt", StringComparison.Ordinal));
+        Assert.Equal(4 + 140 * 251 + 8, end.Length);
+        Assert.Equal(TreeScanner.MaxDepth, paths.Count(p => p.StartsWith("deep/", StringComparison.Ordinal)));
+        Assert.Equal(1, result.Unreadable);
+        Assert.NotEqual(Scan().Snapshot.ContentHash, new TreeScanner(NullLogger<TreeScanner>.Instance).Scan(Path.Combine(_tree.Root, "deep"), CancellationToken.None).Snapshot.ContentHash);
+    }
+
+    [Fact]
     public void Scan_cancelled_by_shutdown_stops_promptly()
     {
         _tree.Populate(20_000);

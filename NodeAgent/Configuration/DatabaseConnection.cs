@@ -24,10 +24,11 @@ public static class DatabaseConnection
             {
                 builder = new NpgsqlConnectionStringBuilder(configured);
             }
-            catch (ArgumentException e)
+            catch (ArgumentException)
             {
-                // The message names the offending keyword, never its value.
-                throw new AgentConfigurationException($"{ConnectionStringKey} is not a valid Npgsql connection string: {e.Message}");
+                // Npgsql's message quotes the part it could not parse, which may be part of a password.
+                throw new AgentConfigurationException(
+                    $"{ConnectionStringKey} is not a valid Npgsql connection string (Key=value pairs separated by ';'; quote values that contain ';').");
             }
 
             if (string.IsNullOrWhiteSpace(builder.Host))

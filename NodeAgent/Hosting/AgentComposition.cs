@@ -30,8 +30,8 @@ public static class AgentComposition
         services.AddSingleton<InventoryCollector>();
         services.AddSingleton<SchemaMigrator>();
         services.AddSingleton<InventoryStore>();
-        // The slim builder with only the types the agent writes: less to load and compile at start.
-        services.AddNpgsqlSlimDataSource(settings.ConnectionString, npgsql => npgsql.EnableArrays());
+        // The slim builder with only what the agent uses (arrays, TLS): less to load and compile at start.
+        services.AddNpgsqlSlimDataSource(settings.ConnectionString, npgsql => npgsql.EnableArrays().EnableTransportSecurity());
 
         var exportsOtlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         if (settings.RunOnce && exportsOtlp)
@@ -57,8 +57,9 @@ public static class AgentComposition
         {
             services.AddHealthChecks().AddNpgSql(name: "postgresql", tags: ["ready"]);
             services.AddSingleton<ScanSpool>();
-            services.AddHostedService<ScanLoop>();
+            // Hosted services stop in reverse order: scanning stops first, then the store loop drains the spool.
             services.AddHostedService<StoreLoop>();
+            services.AddHostedService<ScanLoop>();
         }
 
         return builder;

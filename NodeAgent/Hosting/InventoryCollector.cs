@@ -13,6 +13,7 @@ public sealed class InventoryCollector(AgentSettings settings, TreeScanner scann
     private readonly KeyValuePair<string, object?> _nodeTag = new("node", settings.NodeName);
 
     /// <exception cref="MountPathException">the monitored directory is missing or unreadable</exception>
+    /// <remarks>A failed scan (whatever the reason) is counted as <c>failed</c> before the exception leaves.</remarks>
     public ScanRecord Collect(CancellationToken cancellationToken)
     {
         using var activity = AgentTelemetry.ActivitySource.StartActivity(AgentTelemetry.ScanActivityName);
@@ -30,7 +31,7 @@ public sealed class InventoryCollector(AgentSettings settings, TreeScanner scann
             telemetry.ScanEntries.Record(result.Snapshot.Count, _nodeTag);
             return new ScanRecord(Guid.CreateVersion7(collectedAt), settings.NodeName, settings.MountPath, collectedAt, result);
         }
-        catch (MountPathException e)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
             telemetry.Scans.Add(1, new KeyValuePair<string, object?>("result", "failed"));

@@ -29,9 +29,14 @@ public sealed partial class RunOnceCommand(AgentSettings settings, InventoryColl
         {
             await prepared;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             // Retried with the store below.
+        }
+        catch (OperationCanceledException)
+        {
+            LogInterrupted(logger);
+            return 1;
         }
 
         var delay = StoreLoop.InitialBackoff;
@@ -55,7 +60,16 @@ public sealed partial class RunOnceCommand(AgentSettings settings, InventoryColl
                     return 1;
                 }
 
-                await Task.Delay(delay, time, cancellationToken);
+                try
+                {
+                    await Task.Delay(delay, time, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    LogInterrupted(logger);
+                    return 1;
+                }
+
                 delay *= 2;
             }
         }

@@ -29,6 +29,11 @@ public sealed partial class ScanLoop(AgentSettings settings, InventoryCollector 
                 // A scan interrupted by shutdown is discarded whole; nothing of it was stored.
                 return;
             }
+            catch (Exception e)
+            {
+                // Whatever one scan met, the next one is taken on time.
+                LogScanError(logger, e);
+            }
         }
         while (await WaitForNextTickAsync(timer, stoppingToken));
     }
@@ -44,6 +49,9 @@ public sealed partial class ScanLoop(AgentSettings settings, InventoryCollector 
             return false;
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Scan failed unexpectedly")]
+    private static partial void LogScanError(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Scan failed: {Reason}")]
     private static partial void LogScanFailed(ILogger logger, string reason);

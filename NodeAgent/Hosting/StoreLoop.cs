@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Npgsql;
 using NodeAgent.Configuration;
 using NodeAgent.Storage;
 using NodeAgent.Telemetry;
@@ -55,6 +56,13 @@ public sealed partial class StoreLoop(
             {
                 break;
             }
+            catch (Exception e) when (IsPermanent(e))
+            {
+                // Retrying cannot help and would hold back every later scan: this one is given up.
+                spool.Complete(scan);
+                telemetry.Scans.Add(1, new KeyValuePair<string, object?>("result", "failed"));
+                LogDiscarded(logger, scan.NodeName, scan.CollectedAt, Describe(e));
+            }
             catch (Exception e)
             {
                 failures++;
@@ -96,6 +104,22 @@ public sealed partial class StoreLoop(
         }
     }
 
+    /// <summary>
+    /// Errors that storing the same scan again would meet again: PostgreSQL rejecting the data itself
+    /// (data exceptions, integrity violations, program limits) or a fault in the agent. Connection,
+    /// authentication, resource and missing-table errors are transient: the operator can fix them; so is a
+    /// foreign-key violation, which means the list the scan reused was deleted a moment ago (a retry stores it again).
+    /// </summary>
+    internal static bool IsPermanent(Exception e) => e switch
+    {
+        Npgsql.PostgresException pg => pg.SqlState.StartsWith("22", StringComparison.Ordinal)
+            || (pg.SqlState.StartsWith("23", StringComparison.Ordinal) && pg.SqlState != PostgresErrorCodes.ForeignKeyViolation)
+            || pg.SqlState.StartsWith("54", StringComparison.Ordinal),
+        Npgsql.NpgsqlException or TimeoutException or System.Net.Sockets.SocketException or IOException => false,
+        ArgumentException or InvalidCastException or OverflowException or FormatException => true,
+        _ => false,
+    };
+
     /// <summary>One line, without the connection string (Npgsql's messages never carry the password).</summary>
     internal static string Describe(Exception e) => e switch
     {
@@ -108,6 +132,9 @@ public sealed partial class StoreLoop(
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Could not store scan in PostgreSQL at {Database}: {Reason}. {Pending} scans waiting; retrying in {DelaySeconds:0.0} s")]
     private static partial void LogStoreFailed(ILogger logger, string database, string reason, int pending, double delaySeconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Gave up storing the scan of node {NodeName} collected at {CollectedAt:o}: {Reason}")]
+    private static partial void LogDiscarded(ILogger logger, string nodeName, DateTimeOffset collectedAt, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "PostgreSQL at {Database} is reachable again after {Failures} failed attempts; {Pending} scans still waiting")]
     private static partial void LogRecovered(ILogger logger, string database, int failures, int pending);

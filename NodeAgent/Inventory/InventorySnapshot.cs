@@ -70,6 +70,7 @@ public sealed class InventorySnapshot
                 used = 0;
             }
 
+            var fits = RecordSize + path.Length <= buffer.Length;
             var record = buffer.AsSpan(used);
             ref readonly var raw = ref entry.Raw;
             BinaryPrimitives.WriteInt32LittleEndian(record, path.Length);
@@ -78,8 +79,17 @@ public sealed class InventorySnapshot
             BinaryPrimitives.WriteInt64LittleEndian(record[13..], raw.MtimeSeconds);
             BinaryPrimitives.WriteUInt32LittleEndian(record[21..], raw.MtimeNanoseconds);
             BinaryPrimitives.WriteUInt32LittleEndian(record[25..], raw.Mode);
-            path.CopyTo(record[RecordSize..]);
-            used += RecordSize + path.Length;
+            if (fits)
+            {
+                path.CopyTo(record[RecordSize..]);
+                used += RecordSize + path.Length;
+            }
+            else
+            {
+                // A path longer than the buffer (deep trees): hashed in place.
+                hash.AppendData(buffer, 0, RecordSize);
+                hash.AppendData(path);
+            }
         }
 
         hash.AppendData(buffer, 0, used);
@@ -115,7 +125,17 @@ public sealed class InventorySnapshot
         /// <summary>Permission bits and set-id/sticky bits (mode &amp; 07777).</summary>
         public int Permissions => (int)(Raw.Mode & 0xFFF);
 
-        public DateTime ModifiedUtc => DateTime.UnixEpoch.AddTicks(Raw.MtimeSeconds * TimeSpan.TicksPerSecond + Raw.MtimeNanoseconds / 100);
+        /// <summary>The modification time, clamped to what PostgreSQL and .NET can hold (years 1 to 9999).</summary>
+        public DateTime ModifiedUtc
+        {
+            get
+            {
+                const long MinSeconds = -62135596800; // 0001-01-01
+                const long MaxSeconds = 253402300799; // 9999-12-31T23:59:59
+                var seconds = Math.Clamp(Raw.MtimeSeconds, MinSeconds, MaxSeconds);
+                return DateTime.UnixEpoch.AddTicks(seconds * TimeSpan.TicksPerSecond + Math.Min(Raw.MtimeNanoseconds, 999_999_999u) / 100);
+            }
+        }
     }
 
     public struct Enumerator

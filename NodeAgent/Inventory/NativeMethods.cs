@@ -13,8 +13,9 @@ internal static unsafe partial class NativeMethods
     public const int AtFdCwd = -100;
     public const int OReadOnly = 0x0;
     public const int ONonBlock = 0x800;
-    public const int ODirectory = 0x10000;
-    public const int ONoFollow = 0x20000;
+    // These two differ between architectures (asm-generic, used by arm64, versus x86).
+    public static readonly int ODirectory = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x4000 : 0x10000;
+    public static readonly int ONoFollow = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
     public const int OCloseOnExec = 0x80000;
     public const int AtSymlinkNoFollow = 0x100;
     public const int AtNoAutomount = 0x800;

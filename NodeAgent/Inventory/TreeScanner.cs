@@ -16,8 +16,11 @@ namespace NodeAgent.Inventory;
 public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
 {
     private const int MaxLoggedProblems = 10;
-    private const int DirectoryOpenFlags = NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.ONoFollow
+    private static readonly int DirectoryOpenFlags = NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.ONoFollow
         | NativeMethods.OCloseOnExec | NativeMethods.ONonBlock;
+
+    /// <summary>Deeper directories are recorded but not descended into (each level costs stack).</summary>
+    public const int MaxDepth = 1024;
     private const uint StatxFields = NativeMethods.StatxType | NativeMethods.StatxMode | NativeMethods.StatxSize
         | NativeMethods.StatxMtime | NativeMethods.StatxIno;
 
@@ -59,9 +62,18 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
 
             if (walkers.Length > 1)
             {
-                var helpers = walkers.Skip(1).Select(w => Task.Factory.StartNew(() => Work(w), cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
-                Work(main);
-                Task.WaitAll(helpers, cancellationToken);
+                var helpers = walkers.Skip(1).Select(w => Task.Factory.StartNew(() => Work(w), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+                try
+                {
+                    Work(main);
+                }
+                finally
+                {
+                    // The helpers use the root's descriptor: it is closed only once they are all done.
+                    Task.WaitAll(helpers.Select(h => h.ContinueWith(_ => { }, TaskScheduler.Default)).ToArray());
+                }
+
+                Task.WaitAll(helpers);
             }
             else if (walkers.Length == 1)
             {
@@ -164,6 +176,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
     private sealed unsafe class Walker(ProblemLog problems, (uint, uint, ulong) rootIdentity, CancellationToken cancellationToken)
     {
         private readonly HashSet<(uint, uint, ulong)> _ancestors = [rootIdentity];
+        private int _depth;
         private readonly byte[] _path = new byte[64 * 1024];
         private int _pathLength;
 
@@ -209,12 +222,14 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
             }
 
             _ancestors.Add(identity);
+            _depth++;
             try
             {
                 Directory(fd, descend: true, subdirectory: null);
             }
             finally
             {
+                _depth--;
                 _ancestors.Remove(identity);
                 NativeMethods.Close(fd);
             }
@@ -271,6 +286,10 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
                     {
                         // A bind mount of an ancestor: descending would never end.
                         Problem(NativeMethods.ELOOP);
+                    }
+                    else if (descend && _depth >= MaxDepth)
+                    {
+                        Problem(NativeMethods.ENAMETOOLONG);
                     }
                     else if (descend)
                     {

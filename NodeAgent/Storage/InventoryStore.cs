@@ -30,8 +30,26 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         }
     }
 
-    /// <summary>Stores one scan in one transaction.</summary>
+    /// <summary>
+    /// Stores one scan in one transaction. A scan whose earlier attempt committed but was never acknowledged
+    /// is not stored again (<see cref="StoreOutcome.Inserted"/> is false); it is logged and counted once either way,
+    /// since that earlier attempt ended, as far as the agent knew, in an error.
+    /// </summary>
     public async Task<StoreOutcome> StoreAsync(ScanRecord scan, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await StoreOnceAsync(scan, cancellationToken);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            // The database was recreated under a running agent: migrate again on the next attempt.
+            _schemaReady = false;
+            throw;
+        }
+    }
+
+    private async Task<StoreOutcome> StoreOnceAsync(ScanRecord scan, CancellationToken cancellationToken)
     {
         using var activity = AgentTelemetry.ActivitySource.StartActivity(AgentTelemetry.StoreActivityName);
         activity?.SetTag("node.name", scan.NodeName);

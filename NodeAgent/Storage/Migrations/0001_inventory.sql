@@ -11,15 +11,16 @@ CREATE TABLE file_lists (
 );
 
 -- Entries first_ordinal .. first_ordinal + cardinality(paths) - 1 of a list, in the list's order
--- (byte order of the relative paths). Element i of every array describes the same entry:
+-- (tree order: each directory followed by everything below it, the entries of one directory in
+-- byte order of their names). Element i of every array describes the same entry:
 --   paths        relative path as text; bytes that are not valid UTF-8 are written \xHH
 --   path_bytes   NULL when every name of the chunk is valid UTF-8; otherwise the exact bytes of
 --                each name that is not (NULL elements for the names that are)
 --   entry_types  one letter per entry, as find -printf %y: f d l p s c b (U unknown)
 --   sizes, modified_at, modes (permission bits, mode & 07777)
--- No foreign key to file_lists: a list and its chunks are written in one transaction.
+-- Deleting a list deletes its chunks; a scan's reference to its list keeps both while it exists.
 CREATE TABLE file_list_chunks (
-    list_id       bigint        NOT NULL,
+    list_id       bigint        NOT NULL REFERENCES file_lists (list_id) ON DELETE CASCADE,
     first_ordinal integer       NOT NULL,
     paths         text[]        NOT NULL,
     path_bytes    bytea[],
