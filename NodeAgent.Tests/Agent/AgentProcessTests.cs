@@ -215,12 +215,45 @@ public sealed class AgentProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task A_scan_the_database_rejects_for_its_data_is_given_up_and_later_scans_are_stored()
+    {
+        var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync("rejects");
+        await using (var harness = new StoreHarness(connectionString))
+        {
+            await harness.Migrator.MigrateAsync(default);
+            // Scans taken in the agent's first seconds are rejected as bad data, on every attempt.
+            await using var command = harness.DataSource.CreateCommand("""
+                CREATE TABLE reject_before AS SELECT now() + interval '5 seconds' AS cutoff;
+                CREATE FUNCTION reject_early() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.collected_at < (SELECT cutoff FROM reject_before) THEN
+                        RAISE EXCEPTION 'value out of range for this test' USING ERRCODE = '22003';
+                    END IF;
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER reject_early BEFORE INSERT ON scans FOR EACH ROW EXECUTE FUNCTION reject_early();
+                """);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        _tree.File("a.txt");
+        await using var agent = AgentProcess.Start(Environment(connectionString, ("Agent__ScanInterval", "00:00:01")), $"--urls=http://127.0.0.1:{AgentProcess.FreePort()}");
+        await agent.WaitForLinesAsync("Successfully saved data", 2, Patience);
+        await agent.TerminateAsync(TimeSpan.FromSeconds(20));
+
+        var givenUp = agent.Lines.Where(l => l.Contains("Gave up storing the scan of node node-under-test", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(givenUp);
+        Assert.All(givenUp, l => Assert.Contains("22003", l, StringComparison.Ordinal));
+        Assert.DoesNotContain(agent.Lines, l => l.Contains("retrying in", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task Database_outage_loses_no_scan_and_stores_each_exactly_once_in_order()
     {
         await using var server = await PostgresServer.StartAsync();
         var connectionString = await server.CreateDatabaseAsync("outage");
         _tree.File("a.txt");
-        await using var agent = AgentProcess.Start(Environment(connectionString + ";Timeout=2", ("Agent__ScanInterval", "00:00:01")));
+        await using var agent = AgentProcess.Start(Environment(connectionString + ";Timeout=2", ("Agent__ScanInterval", "00:00:01")), $"--urls=http://127.0.0.1:{AgentProcess.FreePort()}");
         await agent.WaitForLinesAsync("Successfully saved data", 2, Patience);
 
         await server.StopServerAsync();
