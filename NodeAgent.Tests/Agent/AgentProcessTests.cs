@@ -215,6 +215,23 @@ public sealed class AgentProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task Sigterm_during_an_outage_stops_promptly_and_says_what_was_not_stored()
+    {
+        _tree.File("a.txt");
+        await using var agent = AgentProcess.Start(
+            Environment($"Host=127.0.0.1;Port={AgentProcess.FreePort()};Database=x;Username=y;Timeout=2", ("Agent__ScanInterval", "00:00:01")),
+            $"--urls=http://127.0.0.1:{AgentProcess.FreePort()}");
+        await agent.WaitForLinesAsync("Could not store scan", 3, Patience);
+
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        var exitCode = await agent.TerminateAsync(TimeSpan.FromSeconds(40));
+
+        Assert.Equal(0, exitCode);
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(30), $"took {stopwatch.Elapsed} to stop");
+        Assert.Contains(agent.Lines, l => l.Contains("Shutting down with", StringComparison.Ordinal) && l.Contains("scans not stored", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_scan_the_database_rejects_for_its_data_is_given_up_and_later_scans_are_stored()
     {
         var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync("rejects");
