@@ -30,8 +30,12 @@ public static class AgentComposition
         services.AddSingleton<InventoryCollector>();
         services.AddSingleton<SchemaMigrator>();
         services.AddSingleton<InventoryStore>();
-        // The slim builder with only what the agent uses (arrays, TLS): less to load and compile at start.
-        services.AddNpgsqlSlimDataSource(settings.ConnectionString, npgsql => npgsql.EnableArrays().EnableTransportSecurity());
+        // The slim builder with only what the agent uses (arrays, TLS), and no loading of the server's type
+        // catalogue (it writes built-in types only): less to load, compile and ask at start.
+        services.AddNpgsqlSlimDataSource(settings.ConnectionString, npgsql => npgsql
+            .EnableArrays()
+            .EnableTransportSecurity()
+            .ConfigureTypeLoading(types => types.EnableTypeLoading(false)));
 
         var exportsOtlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         if (settings.RunOnce && exportsOtlp)
