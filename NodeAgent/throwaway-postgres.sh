@@ -3,6 +3,12 @@
 # (PostgreSQL refuses to run as root). Sets PGHOST, PGPORT, PGUSER for psql and THROWAWAY_PG_DIR.
 throwaway_pg_start() {
   local tool
+  if ! command -v initdb >/dev/null; then
+    # Debian's packages keep the server binaries off PATH.
+    local bin
+    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$bin" ] && PATH="$bin:$PATH"
+  fi
   for tool in initdb pg_ctl psql python3; do
     command -v "$tool" >/dev/null || { echo "throwaway-postgres: $tool not found (apt-get install postgresql)" >&2; return 1; }
   done

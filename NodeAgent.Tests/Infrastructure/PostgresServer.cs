@@ -112,8 +112,34 @@ public sealed class PostgresServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static Task RunAsPostgres(string tool, string[] arguments) =>
-        Environment.UserName == "root" ? Run("runuser", ["-u", "postgres", "--", tool, .. arguments]) : Run(tool, arguments);
+    private static Task RunAsPostgres(string tool, string[] arguments)
+    {
+        tool = ServerTool(tool);
+        return Environment.UserName == "root" ? Run("runuser", ["-u", "postgres", "--", tool, .. arguments]) : Run(tool, arguments);
+    }
+
+    /// <summary>initdb and pg_ctl from PATH, or from Debian's /usr/lib/postgresql/N/bin, which is not on PATH.</summary>
+    private static string ServerTool(string tool)
+    {
+        if (tool is not ("initdb" or "pg_ctl"))
+        {
+            return tool;
+        }
+
+        var onPath = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, tool)).FirstOrDefault(File.Exists);
+        if (onPath is not null)
+        {
+            return onPath;
+        }
+
+        var debian = Directory.Exists("/usr/lib/postgresql")
+            ? Directory.GetDirectories("/usr/lib/postgresql").Select(dir => Path.Combine(dir, "bin", tool)).Where(File.Exists)
+                .OrderByDescending(path => int.TryParse(Path.GetFileName(Path.GetDirectoryName(Path.GetDirectoryName(path))), out var major) ? major : 0)
+                .FirstOrDefault()
+            : null;
+        return debian ?? throw new InvalidOperationException($"{tool} was not found on PATH or in /usr/lib/postgresql/*/bin: install the PostgreSQL server (apt-get install postgresql).");
+    }
 
     private static async Task Run(string fileName, string[] arguments)
     {
