@@ -24,6 +24,9 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public static string AgentAssembly => Path.Combine(AppContext.BaseDirectory, "NodeAgent.dll");
 
+    /// <summary>A native agent to run instead of the JIT build (NODEAGENT_TEST_BINARY), e.g. the NativeAOT publish.</summary>
+    public static string? NativeAgent => Environment.GetEnvironmentVariable("NODEAGENT_TEST_BINARY") is { Length: > 0 } path ? Path.GetFullPath(path) : null;
+
     public IReadOnlyList<string> Lines => [.. _lines];
 
     public string Output => string.Join('\n', _lines);
@@ -38,21 +41,23 @@ public sealed class AgentProcess : IAsyncDisposable
     /// <summary>Starts the agent as another user (through runuser), e.g. to meet permissions that root would bypass.</summary>
     public static AgentProcess StartAs(string? runAs, IDictionary<string, string?> environment, params string[] arguments)
     {
-        var start = new ProcessStartInfo(runAs is null ? "dotnet" : "runuser")
+        string[] command = NativeAgent is { } native ? [native] : ["dotnet", AgentAssembly];
+        if (runAs is not null)
+        {
+            command = ["runuser", "-u", runAs, "--", .. ReachableBy(runAs, command)];
+        }
+
+        var start = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        if (runAs is not null)
+        foreach (var argument in command.Skip(1))
         {
-            foreach (var argument in new[] { "-u", runAs, "--", "dotnet" })
-            {
-                start.ArgumentList.Add(argument);
-            }
+            start.ArgumentList.Add(argument);
         }
 
-        start.ArgumentList.Add(AgentAssembly);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -117,6 +122,35 @@ public sealed class AgentProcess : IAsyncDisposable
         }
 
         return await WaitForExitAsync(timeout);
+    }
+
+    /// <summary>
+    /// The same command, run from a world-readable copy of the agent's folder when <paramref name="user"/>
+    /// cannot reach the build output where it is (a checkout under a private home directory, say).
+    /// </summary>
+    private static string[] ReachableBy(string user, string[] command)
+    {
+        var program = command[^1];
+        if (Run("runuser", "-u", user, "--", "test", "-r", program) == 0)
+        {
+            return command;
+        }
+
+        var copy = Path.Combine(Path.GetTempPath(), $"nodeagent-shared-{Environment.ProcessId}");
+        if (!Directory.Exists(copy))
+        {
+            Run("cp", "-r", Path.GetDirectoryName(program)!, copy);
+            Run("chmod", "-R", "a+rX", copy);
+        }
+
+        return [.. command[..^1], Path.Combine(copy, Path.GetFileName(program))];
+    }
+
+    private static int Run(string fileName, params string[] arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(fileName, arguments) { RedirectStandardError = true, RedirectStandardOutput = true })!;
+        process.WaitForExit();
+        return process.ExitCode;
     }
 
     public static int FreePort()
