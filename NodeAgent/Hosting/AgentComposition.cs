@@ -17,8 +17,8 @@ public static class AgentComposition
 
     /// <summary>
     /// Registers the agent's services and its PostgreSQL data source. Telemetry, the database health check
-    /// and the loops are added for the long-running agent (which also calls AddServiceDefaults); a run-once agent gets telemetry only when an
-    /// OTLP endpoint is configured, so that a one-shot scan starts and stops fast.
+    /// and the loops are added for the long-running agent (which also calls AddServiceDefaults); a run-once
+    /// agent gets telemetry only when an OTLP endpoint is configured, so that a one-shot scan starts and stops fast.
     /// </summary>
     public static IHostApplicationBuilder AddNodeAgent(this IHostApplicationBuilder builder, AgentSettings settings)
     {

@@ -9,34 +9,32 @@ public sealed partial class RunOnceCommand(AgentSettings settings, InventoryColl
 {
     public const int Attempts = 3;
 
-    /// <returns>0 when the scan was stored, 1 when it could not be</returns>
+    /// <returns>0 when the scan was stored, 1 when it could not be (or SIGTERM came first)</returns>
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        // Connecting and migrating overlap the scan; a failure here is met again, and reported, below.
-        var prepared = store.PrepareAsync(cancellationToken);
-        ScanRecord scan;
         try
         {
-            scan = await Task.Run(() => collector.Collect(cancellationToken), cancellationToken);
+            return await ScanAndStoreAsync(cancellationToken);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             LogInterrupted(logger);
             return 1;
         }
+    }
 
+    private async Task<int> ScanAndStoreAsync(CancellationToken cancellationToken)
+    {
+        // Connecting and migrating overlap the scan.
+        var prepared = store.PrepareAsync(cancellationToken);
+        var scan = await Task.Run(() => collector.Collect(cancellationToken), cancellationToken);
         try
         {
             await prepared;
         }
-        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception)
         {
-            // Retried with the store below.
-        }
-        catch (OperationCanceledException)
-        {
-            LogInterrupted(logger);
-            return 1;
+            // Whatever it was, the first store attempt below meets it again and reports it.
         }
 
         var delay = StoreLoop.InitialBackoff;
@@ -47,31 +45,17 @@ public sealed partial class RunOnceCommand(AgentSettings settings, InventoryColl
                 await store.StoreAsync(scan, cancellationToken);
                 return 0;
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                LogInterrupted(logger);
-                return 1;
-            }
-            catch (Exception e)
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
                 if (attempt == Attempts)
                 {
                     LogGaveUp(logger, settings.DatabaseDescription, attempt, StoreLoop.Describe(e));
                     return 1;
                 }
-
-                try
-                {
-                    await Task.Delay(delay, time, cancellationToken);
-                }
-                catch (OperationCanceledException)
-                {
-                    LogInterrupted(logger);
-                    return 1;
-                }
-
-                delay *= 2;
             }
+
+            await Task.Delay(delay, time, cancellationToken);
+            delay *= 2;
         }
     }
 

@@ -31,9 +31,9 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
     }
 
     /// <summary>
-    /// Stores one scan in one transaction. A scan whose earlier attempt committed but was never acknowledged
-    /// is not stored again (<see cref="StoreOutcome.Inserted"/> is false); it is logged and counted once either way,
-    /// since that earlier attempt ended, as far as the agent knew, in an error.
+    /// Stores one scan in one transaction, then logs and counts it. A scan whose earlier attempt committed but
+    /// was never acknowledged is not inserted again (<see cref="StoreOutcome.Inserted"/> is false); that attempt
+    /// ended in an error, so this is still the first time the scan is reported as saved.
     /// </summary>
     public async Task<StoreOutcome> StoreAsync(ScanRecord scan, CancellationToken cancellationToken)
     {
