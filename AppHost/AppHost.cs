@@ -1,8 +1,9 @@
 // Node Monitor's wiring diagram.
 //
-// Run mode (`dotnet run --project AppHost`): a PostgreSQL container with the database "monitordb" and two
-// agents that stand in for two Kubernetes nodes, "node-1" and "node-2". Each scans its own sample directory
-// (AppHost/samples/<node>) every 15 seconds, so the dashboard shows both writing to the same database.
+// Run mode (`dotnet run --project AppHost`): PostgreSQL with the database "monitordb" and two agents that stand
+// in for two Kubernetes nodes, "node-1" and "node-2". Each scans its own sample directory (AppHost/samples/<node>)
+// every 15 seconds, so the dashboard shows both writing to the same database. PostgreSQL is a container with a
+// data volume (Docker or Podman), or with Postgres:Mode=local this machine's own server binaries (LocalPostgres.cs).
 //
 // Publish mode (`dotnet run --project AppHost -- --publisher manifest --output-path aspire-manifest.json`):
 // the model that AppHost/aspire-manifest.json describes and Aspirate turns into aspirate-output/. In
@@ -23,10 +24,9 @@ if (builder.ExecutionContext.IsPublishMode)
 }
 else
 {
-    var postgres = builder.AddPostgres("postgres")
-        .WithDataVolume();
-
-    var monitordb = postgres.AddDatabase("monitordb");
+    IResourceBuilder<IResourceWithConnectionString> monitordb = PostgresMode.IsLocal(builder.Configuration)
+        ? builder.AddLocalPostgres("postgres").AddDatabase("monitordb")
+        : builder.AddPostgres("postgres").WithDataVolume().AddDatabase("monitordb");
 
     AddNode("node-1", hostPort: 9091)
         .WithReference(monitordb)
