@@ -1,62 +1,48 @@
 using System.Net;
 using Aspire.Hosting;
+using Aspire.Hosting.ApplicationModel;
 using Aspire.Hosting.Testing;
-using Npgsql;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace NodeAgent.AppHostTests;
 
 /// <summary>
-/// A local run of the AppHost (needs a container runtime for PostgreSQL): both agents become healthy and each
-/// stores the listing of its own sample directory in the shared database.
+/// A local run of the real AppHost (PostgreSQL from the machine's binaries, both agents, the dashboard): what a
+/// developer sees after <c>dotnet run --project AppHost</c>.
 /// </summary>
-public sealed class LocalRunTests
+[Collection(LocalAppHost.Collection)]
+public sealed class LocalRunTests(LocalAppHost host) : IClassFixture<LocalAppHost>
 {
-    private static readonly string[] Nodes = ["node-1", "node-2"];
-
     /// <summary>The sample files of each node (AppHost/samples/&lt;node&gt;), nested folders included.</summary>
     private static readonly Dictionary<string, string[]> SampleFiles = new()
     {
-        ["node-1"] = ["motd.txt", "inventory.json", "daily.csv"],
-        ["node-2"] = ["readme.md", "settings.ini", "nightly.sh"],
+        ["node-1"] = ["motd.txt", "inventory.json", "reports/daily.csv"],
+        ["node-2"] = ["readme.md", "settings.ini", "jobs/nightly.sh"],
     };
 
     [Fact]
-    public async Task Both_agents_become_healthy_and_store_their_own_directory()
+    public async Task Both_nodes_are_healthy_and_store_their_own_sample_files()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(6));
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var ct = cts.Token;
 
-        var builder = await DistributedApplicationTestingBuilder.CreateAsync<Projects.AppHost>(ct);
-        await using var app = await builder.BuildAsync(ct);
-        await app.StartAsync(ct);
-
-        // Each agent waits for the database; healthy means its /health (database included) answered 200.
-        foreach (var node in Nodes)
+        foreach (var node in LocalAppHost.Nodes)
         {
-            await app.ResourceNotifications.WaitForResourceHealthyAsync(node, ct);
-        }
-
-        foreach (var node in Nodes)
-        {
-            using var client = app.CreateHttpClient(node, "http");
+            using var client = host.App.CreateHttpClient(node, "http");
             using var response = await client.GetAsync(new Uri("/health", UriKind.Relative), ct);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        var connectionString = await app.GetConnectionStringAsync("monitordb", ct);
-        Assert.False(string.IsNullOrEmpty(connectionString));
+        await using var dataSource = await host.OpenDatabaseAsync(ct);
+        var latest = await LocalAppHost.WaitForScansAsync(dataSource, LocalAppHost.Nodes, DateTime.MinValue, ct);
 
-        await using var dataSource = NpgsqlDataSource.Create(connectionString);
-        var latest = await WaitForLatestScansAsync(dataSource, ct);
-
-        foreach (var node in Nodes)
+        foreach (var node in LocalAppHost.Nodes)
         {
-            var (mountPath, fileList) = latest[node];
+            var (mountPath, fileList, _) = latest[node];
             Assert.EndsWith(Path.Combine("samples", node), mountPath.TrimEnd('/'), StringComparison.Ordinal);
-
             foreach (var file in SampleFiles[node])
             {
-                Assert.Contains(file, fileList, StringComparison.Ordinal);
+                Assert.Contains($"\"{file}\"", fileList, StringComparison.Ordinal);
             }
 
             foreach (var file in SampleFiles.Where(s => s.Key != node).SelectMany(s => s.Value))
@@ -66,44 +52,43 @@ public sealed class LocalRunTests
         }
     }
 
-    /// <summary>
-    /// The newest file_monitor row of each node, once both nodes have one. The agents create the schema and
-    /// write their first scan right after start, so the relation may not exist yet on the first attempts.
-    /// </summary>
-    private static async Task<Dictionary<string, (string MountPath, string FileList)>> WaitForLatestScansAsync(
-        NpgsqlDataSource dataSource, CancellationToken ct)
+    [Fact]
+    public async Task Scan_spans_of_both_nodes_reach_the_dashboard()
     {
-        const string sql = """
-            SELECT DISTINCT ON (nodename) nodename, mountpath, filelist::text
-            FROM file_monitor
-            WHERE nodename = ANY(@nodes)
-            ORDER BY nodename, collectedat DESC
-            """;
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var dashboard = host.CreateDashboardClient();
 
-        while (true)
+        foreach (var node in LocalAppHost.Nodes)
         {
-            var latest = new Dictionary<string, (string MountPath, string FileList)>(StringComparer.Ordinal);
-            try
+            IReadOnlyList<string> spans;
+            while (!(spans = await LocalAppHost.SpanNamesAsync(dashboard, node, cts.Token)).Contains("inventory.scan"))
             {
-                await using var command = dataSource.CreateCommand(sql);
-                command.Parameters.AddWithValue("nodes", Nodes);
-                await using var reader = await command.ExecuteReaderAsync(ct);
-                while (await reader.ReadAsync(ct))
-                {
-                    latest[reader.GetString(0)] = (reader.GetString(1), reader.GetString(2));
-                }
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-            {
-                // Migrations have not run yet.
+                await Task.Delay(TimeSpan.FromSeconds(1), cts.Token);
             }
 
-            if (Nodes.All(latest.ContainsKey))
-            {
-                return latest;
-            }
-
-            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            Assert.Contains("inventory.store", spans);
         }
+    }
+
+    [Fact]
+    public async Task A_node_restarted_by_the_orchestrator_stores_again()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var ct = cts.Token;
+        const string node = "node-1";
+        var before = await host.App.ResourceNotifications.WaitForResourceAsync(node, e => e.Snapshot.State?.Text == KnownResourceStates.Running, ct);
+
+        var result = await host.App.Services.GetRequiredService<ResourceCommandService>()
+            .ExecuteCommandAsync(node, KnownResourceCommands.RestartCommand, ct);
+        Assert.True(result.Success, result.Message);
+
+        var after = await host.App.ResourceNotifications.WaitForResourceAsync(node, e =>
+            e.Snapshot.State?.Text == KnownResourceStates.Running && e.Snapshot.StartTimeStamp > before.Snapshot.StartTimeStamp, ct);
+        await host.App.ResourceNotifications.WaitForResourceHealthyAsync(node, ct);
+
+        // The restarted agent scans at start: a scan stored after the new process started proves it works again.
+        await using var dataSource = await host.OpenDatabaseAsync(ct);
+        var latest = await LocalAppHost.WaitForScansAsync(dataSource, [node], after.Snapshot.StartTimeStamp!.Value.ToUniversalTime(), ct);
+        Assert.Contains("motd.txt", latest[node].FileList, StringComparison.Ordinal);
     }
 }
