@@ -185,7 +185,7 @@ public sealed class AgentProcessTests : IDisposable
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal("Healthy", healthJson.GetProperty("status").GetString());
         Assert.True(healthJson.GetProperty("timestamp").GetDateTimeOffset() > DateTimeOffset.UtcNow.AddMinutes(-1));
-        Assert.Equal("Healthy", healthJson.GetProperty("checks").GetProperty("postgresql").GetProperty("status").GetString());
+        Assert.Equal("Healthy", healthJson.GetProperty("checks").GetProperty("PostgreSql").GetProperty("status").GetString());
         Assert.Contains("nodemonitor_scans_total{", metrics, StringComparison.Ordinal);
         Assert.Contains("result=\"stored\"", metrics, StringComparison.Ordinal);
         Assert.Contains("nodemonitor_scan_duration_seconds_bucket{", metrics, StringComparison.Ordinal);
