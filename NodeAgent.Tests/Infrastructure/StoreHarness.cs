@@ -1,9 +1,6 @@
-using System.Diagnostics.Metrics;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using NodeAgent.Inventory;
-using NodeAgent.Storage;
-using NodeAgent.Telemetry;
+using NodeAgent.Shared.Database;
 using Npgsql;
 
 namespace NodeAgent.Tests.Infrastructure;
@@ -11,23 +8,17 @@ namespace NodeAgent.Tests.Infrastructure;
 /// <summary>The agent's storage pieces wired to a real database, as the host wires them.</summary>
 public sealed class StoreHarness : IAsyncDisposable
 {
-    private readonly ServiceProvider _services;
-
     public StoreHarness(string connectionString)
     {
         ConnectionString = connectionString;
-        _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
         DataSource = NpgsqlDataSource.Create(connectionString);
-        Telemetry = new AgentTelemetry(_services.GetRequiredService<IMeterFactory>());
         Migrator = new SchemaMigrator(DataSource, NullLogger<SchemaMigrator>.Instance);
-        Store = new InventoryStore(DataSource, Migrator, Telemetry, NullLogger<InventoryStore>.Instance);
+        Store = new InventoryStore(DataSource, Migrator, NullLogger<InventoryStore>.Instance);
     }
 
     public string ConnectionString { get; }
 
     public NpgsqlDataSource DataSource { get; }
-
-    public AgentTelemetry Telemetry { get; }
 
     public SchemaMigrator Migrator { get; }
 
@@ -67,8 +58,6 @@ public sealed class StoreHarness : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        Telemetry.Dispose();
         await DataSource.DisposeAsync();
-        await _services.DisposeAsync();
     }
 }

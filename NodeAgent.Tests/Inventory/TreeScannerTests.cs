@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using NodeAgent.Inventory;
+using NodeAgent.Shared.Configuration;
 using NodeAgent.Tests.Infrastructure;
 
 namespace NodeAgent.Tests.Inventory;

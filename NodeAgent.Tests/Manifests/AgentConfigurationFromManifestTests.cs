@@ -1,6 +1,7 @@
 using k8s.Models;
 using Microsoft.Extensions.Configuration;
-using NodeAgent.Configuration;
+using NodeAgent.Inventory;
+using NodeAgent.Shared.Configuration;
 using Npgsql;
 
 namespace NodeAgent.Tests.Manifests;
@@ -64,7 +65,7 @@ public sealed class AgentConfigurationFromManifestTests(ManifestsFixture fixture
         Assert.True(hostMount.ReadOnlyProperty);
         Assert.Equal(hostMount.MountPath.TrimEnd('/'), settings.MountPath);
         Assert.False(settings.RunOnce, "the DaemonSet's agent must keep running");
-        Assert.True(settings.ScanInterval > TimeSpan.Zero);
+        Assert.True(InventorySettings.Load(ToConfiguration(rendered.AgentEnvironment(_ => NodeName))).ScanInterval > TimeSpan.Zero);
     }
 
     private static AgentSettings LoadSettings(RenderedManifests rendered, string secretName, IReadOnlyDictionary<string, string> secret)

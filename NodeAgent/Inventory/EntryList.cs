@@ -1,3 +1,5 @@
+using NodeAgent.Shared.Native;
+
 namespace NodeAgent.Inventory;
 
 /// <summary>

@@ -3,6 +3,8 @@ using System.Diagnostics;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
+using NodeAgent.Shared.Configuration;
+using NodeAgent.Shared.Native;
 
 namespace NodeAgent.Inventory;
 
@@ -26,16 +28,12 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
 
     private static readonly int Parallelism = Math.Clamp(Environment.ProcessorCount, 1, 4);
 
-    /// <summary>Checks that the monitored directory can be opened.</summary>
-    /// <exception cref="MountPathException">it cannot, with a message that names it</exception>
-    public static void ProbeMountPath(string mountPath) => NativeMethods.Close(OpenRoot(mountPath));
-
     /// <exception cref="MountPathException">the directory itself is missing, not a directory, or unreadable</exception>
     public ScanResult Scan(string mountPath, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
         var problems = new ProblemLog(logger);
-        var rootFd = OpenRoot(mountPath);
+        var rootFd = MountDirectory.Open(mountPath);
         try
         {
             var rootIdentity = Identity(rootFd);
@@ -106,31 +104,6 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
         }
     }
 
-    private static unsafe int OpenRoot(string mountPath)
-    {
-        var bytes = Encoding.UTF8.GetBytes(mountPath + "\0");
-        int fd;
-        fixed (byte* path = bytes)
-        {
-            // The mount path itself may be a symbolic link; nothing below it is followed.
-            fd = NativeMethods.OpenAt(NativeMethods.AtFdCwd, path, DirectoryOpenFlags & ~NativeMethods.ONoFollow, 0);
-        }
-
-        if (fd >= 0)
-        {
-            return fd;
-        }
-
-        var errno = Marshal.GetLastPInvokeError();
-        throw errno switch
-        {
-            NativeMethods.ENOENT => new MountPathException($"Agent:MountPath '{mountPath}' does not exist (is the hostPath volume mounted?)."),
-            NativeMethods.ENOTDIR => new MountPathException($"Agent:MountPath '{mountPath}' is not a directory."),
-            NativeMethods.EACCES => new MountPathException($"Agent:MountPath '{mountPath}' cannot be read: permission denied."),
-            _ => new MountPathException($"Agent:MountPath '{mountPath}' cannot be opened: {NativeMethods.Describe(errno)}."),
-        };
-    }
-
     private static unsafe (uint, uint, ulong) Identity(int fd)
     {
         NativeMethods.Statx status;
@@ -148,263 +121,4 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} more entries under {MountPath} were skipped in this scan")]
     private static partial void LogMoreProblems(ILogger logger, int count, string mountPath);
-
-    /// <summary>Logs the first few entries a scan had to skip, and how many more there were.</summary>
-    private sealed class ProblemLog(ILogger logger)
-    {
-        private int _count;
-
-        public void Report(ReadOnlySpan<byte> path, int errno)
-        {
-            if (Interlocked.Increment(ref _count) <= MaxLoggedProblems)
-            {
-                LogSkipped(logger, path.IsEmpty ? "." : PathText.ToText(path),
-                    errno == NativeMethods.ENOENT ? "it vanished during the scan" : NativeMethods.Describe(errno));
-            }
-        }
-
-        public void Summarize(string mountPath)
-        {
-            if (_count > MaxLoggedProblems)
-            {
-                LogMoreProblems(logger, _count - MaxLoggedProblems, mountPath);
-            }
-        }
-    }
-
-    /// <summary>One thread's walk: its own entries, its own current path, its own ancestors.</summary>
-    private sealed unsafe class Walker(ProblemLog problems, (uint, uint, ulong) rootIdentity, CancellationToken cancellationToken)
-    {
-        private readonly HashSet<(uint, uint, ulong)> _ancestors = [rootIdentity];
-        private int _depth;
-        private readonly byte[] _path = new byte[64 * 1024];
-        private int _pathLength;
-
-        public EntryList Entries { get; } = new();
-
-        public int RootCount { get; private set; }
-
-        public int Vanished { get; private set; }
-
-        public int Unreadable { get; private set; }
-
-        /// <summary>Records the root's own entries; hands each subdirectory to <paramref name="subdirectory"/> instead of descending.</summary>
-        public void ListRoot(int rootFd, Action<int, byte[], (uint, uint, ulong)> subdirectory)
-        {
-            _pathLength = 0;
-            Directory(rootFd, descend: false, subdirectory);
-            RootCount = Entries.Count;
-        }
-
-        /// <summary>Walks the subtree below the root's subdirectory <paramref name="name"/> (its own entry is already recorded).</summary>
-        public void Subtree(int rootFd, byte[] name, (uint, uint, ulong) identity)
-        {
-            _pathLength = 0;
-            Append(name);
-            Descend(rootFd, name, identity);
-        }
-
-        private void Descend(int parentFd, ReadOnlySpan<byte> name, (uint, uint, ulong) identity)
-        {
-            Span<byte> terminated = stackalloc byte[name.Length + 1];
-            name.CopyTo(terminated);
-            terminated[^1] = 0;
-            int fd;
-            fixed (byte* pointer = terminated)
-            {
-                fd = NativeMethods.OpenAt(parentFd, pointer, DirectoryOpenFlags, 0);
-            }
-
-            if (fd < 0)
-            {
-                Problem(Marshal.GetLastPInvokeError());
-                return;
-            }
-
-            _ancestors.Add(identity);
-            _depth++;
-            try
-            {
-                Directory(fd, descend: true, subdirectory: null);
-            }
-            finally
-            {
-                _depth--;
-                _ancestors.Remove(identity);
-                NativeMethods.Close(fd);
-            }
-        }
-
-        /// <summary>Records the entries of the directory open as <paramref name="fd"/> (whose path is the current path), in byte order of their names.</summary>
-        private void Directory(int fd, bool descend, Action<int, byte[], (uint, uint, ulong)>? subdirectory)
-        {
-            var (names, refs, count) = ReadSortedNames(fd);
-            try
-            {
-                var prefixLength = _pathLength;
-                for (var i = 0; i < count; i++)
-                {
-                    cancellationToken.ThrowIfCancellationRequested();
-                    var (offset, length) = refs[i];
-                    var name = names.AsSpan(offset, length);
-                    _pathLength = prefixLength;
-                    if (prefixLength + 1 + length > _path.Length)
-                    {
-                        // Deeper than any real tree; recorded as a problem rather than overflowing.
-                        Problem(NativeMethods.ENAMETOOLONG);
-                        continue;
-                    }
-
-                    if (prefixLength > 0)
-                    {
-                        Append("/"u8);
-                    }
-
-                    Append(name);
-
-                    NativeMethods.Statx status;
-                    int result;
-                    fixed (byte* pointer = &names[offset])
-                    {
-                        result = NativeMethods.StatX(fd, pointer, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount, StatxFields, &status);
-                    }
-
-                    if (result != 0)
-                    {
-                        Problem(Marshal.GetLastPInvokeError());
-                        continue;
-                    }
-
-                    Entries.Add(_path.AsSpan(0, _pathLength), in status);
-                    if ((status.Mode & 0xF000) != 0x4000)
-                    {
-                        continue;
-                    }
-
-                    var identity = (status.DeviceMajor, status.DeviceMinor, status.Inode);
-                    if (_ancestors.Contains(identity))
-                    {
-                        // A bind mount of an ancestor: descending would never end.
-                        Problem(NativeMethods.ELOOP);
-                    }
-                    else if (descend && _depth >= MaxDepth)
-                    {
-                        Problem(NativeMethods.ENAMETOOLONG);
-                    }
-                    else if (descend)
-                    {
-                        Descend(fd, name, identity);
-                    }
-                    else
-                    {
-                        subdirectory!(Entries.Count - 1, name.ToArray(), identity);
-                    }
-                }
-
-                _pathLength = prefixLength;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(names);
-                ArrayPool<(int, int)>.Shared.Return(refs);
-            }
-        }
-
-        /// <summary>Reads every name of a directory (NUL-terminated, in a pooled buffer) and sorts them by their bytes.</summary>
-        private (byte[] Names, (int Offset, int Length)[] Refs, int Count) ReadSortedNames(int fd)
-        {
-            var names = ArrayPool<byte>.Shared.Rent(4096);
-            var refs = ArrayPool<(int, int)>.Shared.Rent(64);
-            var count = 0;
-            var used = 0;
-            var listing = NativeMethods.Dup(fd);
-            var dir = listing < 0 ? 0 : NativeMethods.FdOpenDir(listing);
-            if (dir == 0)
-            {
-                var errno = Marshal.GetLastPInvokeError();
-                if (listing >= 0)
-                {
-                    NativeMethods.Close(listing);
-                }
-
-                Problem(errno);
-                return (names, refs, 0);
-            }
-
-            try
-            {
-                while (true)
-                {
-                    var entry = NativeMethods.ReadDir(dir);
-                    if (entry == null)
-                    {
-                        var errno = Marshal.GetLastPInvokeError();
-                        if (errno != 0)
-                        {
-                            Problem(errno);
-                        }
-
-                        break;
-                    }
-
-                    var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + NativeMethods.DirentNameOffset);
-                    if (name is [(byte)'.'] or [(byte)'.', (byte)'.'])
-                    {
-                        continue;
-                    }
-
-                    if (used + name.Length + 1 > names.Length)
-                    {
-                        Grow(ref names, used, Math.Max(names.Length * 2, used + name.Length + 1));
-                    }
-
-                    if (count == refs.Length)
-                    {
-                        Grow(ref refs, count, refs.Length * 2);
-                    }
-
-                    name.CopyTo(names.AsSpan(used));
-                    names[used + name.Length] = 0;
-                    refs[count++] = (used, name.Length);
-                    used += name.Length + 1;
-                }
-            }
-            finally
-            {
-                NativeMethods.CloseDir(dir);
-            }
-
-            var buffer = names;
-            refs.AsSpan(0, count).Sort((a, b) => buffer.AsSpan(a.Item1, a.Item2).SequenceCompareTo(buffer.AsSpan(b.Item1, b.Item2)));
-            return (names, refs, count);
-        }
-
-        private static void Grow<T>(ref T[] array, int used, int size)
-        {
-            var larger = ArrayPool<T>.Shared.Rent(size);
-            array.AsSpan(0, used).CopyTo(larger);
-            ArrayPool<T>.Shared.Return(array);
-            array = larger;
-        }
-
-        private void Append(ReadOnlySpan<byte> bytes)
-        {
-            bytes.CopyTo(_path.AsSpan(_pathLength));
-            _pathLength += bytes.Length;
-        }
-
-        private void Problem(int errno)
-        {
-            if (errno == NativeMethods.ENOENT)
-            {
-                Vanished++;
-            }
-            else
-            {
-                Unreadable++;
-            }
-
-            problems.Report(_path.AsSpan(0, _pathLength), errno);
-        }
-    }
 }

@@ -1,13 +1,12 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using NodeAgent.Configuration;
-using NodeAgent.Inventory;
-using NodeAgent.Storage;
+using NodeAgent.Shared.Configuration;
+using NodeAgent.Shared.Delivery;
 
-namespace NodeAgent.Hosting;
+namespace NodeAgent.Inventory;
 
-/// <summary>Scans at start and then every <c>Agent:ScanInterval</c>, handing each scan to the spool.</summary>
-public sealed partial class ScanLoop(AgentSettings settings, InventoryCollector collector, ScanSpool spool, TimeProvider time, ILogger<ScanLoop> logger)
+/// <summary>Scans at start and then every <c>Agent:Inventory:ScanInterval</c>, handing each scan to the spool.</summary>
+internal sealed partial class ScanLoop(InventorySettings settings, InventoryCollector collector, Spool<ScanRecord> spool, TimeProvider time, ILogger<ScanLoop> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 
-namespace NodeAgent.Inventory;
+namespace NodeAgent.Shared.Native;
 
 /// <summary>
-/// The few libc calls the scanner needs. .NET's directory enumeration decodes names as UTF-8 and
+/// The libc calls the capabilities share (opening, listing and examining directories and files). .NET's directory enumeration decodes names as UTF-8 and
 /// replaces invalid bytes, which would lose names; these calls keep every name as its exact bytes.
 /// </summary>
 internal static unsafe partial class NativeMethods

@@ -1,20 +1,23 @@
 using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging;
-using NodeAgent.Inventory;
-using NodeAgent.Telemetry;
+using NodeAgent.Shared.Database;
+using NodeAgent.Shared.Delivery;
+using NodeAgent.Shared.Telemetry;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace NodeAgent.Storage;
+namespace NodeAgent.Inventory;
 
 /// <summary>
 /// Writes scans. Each scan is one transaction: its list of entries is written (binary COPY of column-wise chunks) only when
 /// no list with the same content hash exists yet, and the scan row is inserted idempotently by its id,
 /// so a retry after a lost acknowledgement never stores a scan twice.
 /// </summary>
-public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMigrator migrator, AgentTelemetry telemetry, ILogger<InventoryStore> logger)
+public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMigrator migrator, ILogger<InventoryStore> logger) : IRecordStore<ScanRecord>
 {
+    private static readonly string[] ChunkColumns = ["list_id", "first_ordinal", "paths", "path_bytes", "entry_types", "sizes", "modified_at", "modes"];
+
     /// <summary>Entries per stored chunk: large enough for few rows, small enough to keep one chunk's strings cheap.</summary>
     public const int ChunkSize = 4096;
 
@@ -30,8 +33,10 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         }
     }
 
+    Task IRecordStore<ScanRecord>.StoreAsync(ScanRecord record, CancellationToken cancellationToken) => StoreAsync(record, cancellationToken);
+
     /// <summary>
-    /// Stores one scan in one transaction, then logs and counts it. A scan whose earlier attempt committed but
+    /// Stores one scan in one transaction, then logs it (the caller counts it). A scan whose earlier attempt committed but
     /// was never acknowledged is not inserted again (<see cref="StoreOutcome.Inserted"/> is false); that attempt
     /// ended in an error, so this is still the first time the scan is reported as saved.
     /// </summary>
@@ -51,7 +56,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
 
     private async Task<StoreOutcome> StoreOnceAsync(ScanRecord scan, CancellationToken cancellationToken)
     {
-        using var activity = AgentTelemetry.ActivitySource.StartActivity(AgentTelemetry.StoreActivityName);
+        using var activity = AgentDiagnostics.ActivitySource.StartActivity(InventoryMetrics.StoreActivityName);
         activity?.SetTag("node.name", scan.NodeName);
         activity?.SetTag("scan.entries", scan.Result.Snapshot.Count);
         var started = Stopwatch.GetTimestamp();
@@ -103,7 +108,6 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         var outcome = new StoreOutcome(inserted, createdList, bytesWritten, Stopwatch.GetElapsedTime(started));
         activity?.SetTag("store.bytes", bytesWritten);
         activity?.SetTag("store.new_list", createdList);
-        telemetry.Scans.Add(1, new KeyValuePair<string, object?>("result", "stored"));
         LogSaved(logger, scan.NodeName, scan.MountPath, snapshot.Count, (long)scan.Result.Duration.TotalMilliseconds,
             (long)outcome.Duration.TotalMilliseconds, createdList ? "new list" : "list unchanged", scan.CollectedAt);
         return outcome;
@@ -133,19 +137,23 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
     private static async Task<long> CopyEntriesAsync(NpgsqlConnection connection, long listId, InventorySnapshot snapshot, CancellationToken cancellationToken)
     {
         long bytes = 0;
-        await using var importer = await connection.BeginBinaryImportAsync(
-            "COPY file_list_chunks (list_id, first_ordinal, paths, path_bytes, entry_types, sizes, modified_at, modes) FROM STDIN (FORMAT BINARY)",
-            cancellationToken);
+        await BinaryCopy.WriteAsync(connection, "file_list_chunks", ChunkColumns, Chunks(snapshot, entryBytes => bytes += entryBytes),
+            (importer, chunk) => chunk.Chunk.WriteRow(importer, listId, chunk.FirstOrdinal), cancellationToken);
+        return bytes;
+    }
+
+    /// <summary>The snapshot cut into chunks of <see cref="ChunkSize"/> entries; one buffer is reused, each chunk written before the next is filled.</summary>
+    private static IEnumerable<(Chunk Chunk, int FirstOrdinal)> Chunks(InventorySnapshot snapshot, Action<long> countBytes)
+    {
         var chunk = new Chunk(Math.Min(ChunkSize, snapshot.Count));
         var first = 0;
         foreach (var entry in snapshot)
         {
             chunk.Add(entry);
-            bytes += entry.PathBytes.Length + 1 + 8 + 8 + 4;
+            countBytes(entry.PathBytes.Length + 1 + 8 + 8 + 4);
             if (chunk.Count == chunk.Capacity)
             {
-                cancellationToken.ThrowIfCancellationRequested();
-                chunk.WriteRow(importer, listId, first);
+                yield return (chunk, first);
                 first += chunk.Count;
                 var remaining = snapshot.Count - first;
                 chunk = remaining >= chunk.Capacity ? chunk.Reset() : new Chunk(remaining);
@@ -154,11 +162,8 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
 
         if (chunk.Count > 0)
         {
-            chunk.WriteRow(importer, listId, first);
+            yield return (chunk, first);
         }
-
-        await importer.CompleteAsync(cancellationToken);
-        return bytes;
     }
 
     /// <summary>
@@ -209,7 +214,6 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         /// <summary>Synchronous writes: they fill the importer's buffer and only block when it flushes.</summary>
         public void WriteRow(NpgsqlBinaryImporter importer, long listId, int firstOrdinal)
         {
-            importer.StartRow();
             importer.Write(listId, NpgsqlDbType.Bigint);
             importer.Write(firstOrdinal, NpgsqlDbType.Integer);
             importer.Write(_paths, NpgsqlDbType.Array | NpgsqlDbType.Text);

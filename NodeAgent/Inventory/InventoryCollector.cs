@@ -1,14 +1,12 @@
 using System.Diagnostics;
-using Microsoft.Extensions.Logging;
-using NodeAgent.Configuration;
-using NodeAgent.Inventory;
-using NodeAgent.Storage;
-using NodeAgent.Telemetry;
+using NodeAgent.Shared.Configuration;
+using NodeAgent.Shared.Delivery;
+using NodeAgent.Shared.Telemetry;
 
-namespace NodeAgent.Hosting;
+namespace NodeAgent.Inventory;
 
 /// <summary>Takes one scan of the monitored directory, with its span and metrics.</summary>
-public sealed class InventoryCollector(AgentSettings settings, TreeScanner scanner, AgentTelemetry telemetry, TimeProvider time)
+internal sealed class InventoryCollector(AgentSettings settings, TreeScanner scanner, InventoryMetrics metrics, DeliveryOutcomes<ScanRecord> outcomes, TimeProvider time)
 {
     private readonly KeyValuePair<string, object?> _nodeTag = new("node", settings.NodeName);
 
@@ -16,7 +14,7 @@ public sealed class InventoryCollector(AgentSettings settings, TreeScanner scann
     /// <remarks>A failed scan (whatever the reason) is counted as <c>failed</c> before the exception leaves.</remarks>
     public ScanRecord Collect(CancellationToken cancellationToken)
     {
-        using var activity = AgentTelemetry.ActivitySource.StartActivity(AgentTelemetry.ScanActivityName);
+        using var activity = AgentDiagnostics.ActivitySource.StartActivity(InventoryMetrics.ScanActivityName);
         activity?.SetTag("node.name", settings.NodeName);
         activity?.SetTag("mount.path", settings.MountPath);
         var collectedAt = time.GetUtcNow();
@@ -27,14 +25,14 @@ public sealed class InventoryCollector(AgentSettings settings, TreeScanner scann
             activity?.SetTag("scan.bytes", result.Snapshot.ApproximateBytes);
             activity?.SetTag("scan.vanished", result.Vanished);
             activity?.SetTag("scan.unreadable", result.Unreadable);
-            telemetry.ScanDuration.Record(result.Duration.TotalSeconds, _nodeTag);
-            telemetry.ScanEntries.Record(result.Snapshot.Count, _nodeTag);
+            metrics.ScanDuration.Record(result.Duration.TotalSeconds, _nodeTag);
+            metrics.ScanEntries.Record(result.Snapshot.Count, _nodeTag);
             return new ScanRecord(Guid.CreateVersion7(collectedAt), settings.NodeName, settings.MountPath, collectedAt, result);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
-            telemetry.Scans.Add(1, new KeyValuePair<string, object?>("result", "failed"));
+            outcomes.FailedToCollect();
             throw;
         }
     }

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using Npgsql;
 
-namespace NodeAgent.Configuration;
+namespace NodeAgent.Shared.Configuration;
 
 /// <summary>
 /// Resolves the PostgreSQL connection: <c>ConnectionStrings:monitordb</c> when set (Aspire's

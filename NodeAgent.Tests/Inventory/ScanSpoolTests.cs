@@ -1,13 +1,14 @@
 using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
-using NodeAgent.Configuration;
-using NodeAgent.Storage;
-using NodeAgent.Telemetry;
+using NodeAgent.Inventory;
+using NodeAgent.Shared.Delivery;
+using NodeAgent.Shared.Telemetry;
 using NodeAgent.Tests.Infrastructure;
 
-namespace NodeAgent.Tests.Storage;
+namespace NodeAgent.Tests.Inventory;
 
+/// <summary>The shared spool holding scans: their order, their list sharing, and the inventory's bounds.</summary>
 public sealed class ScanSpoolTests : IDisposable
 {
     private readonly TempTree _tree = new();
@@ -19,10 +20,13 @@ public sealed class ScanSpoolTests : IDisposable
         _services.Dispose();
     }
 
-    private ScanSpool Spool(int capacity, long maxEntries = 1_000_000) => new(
-        new AgentSettings("n", "/", TimeSpan.FromMinutes(1), false, capacity, maxEntries, "Host=x"),
-        new AgentTelemetry(_services.GetRequiredService<IMeterFactory>()),
-        NullLogger<ScanSpool>.Instance);
+    private Spool<ScanRecord> Spool(int capacity, long maxEntries = 1_000_000)
+    {
+        var kind = new ScanRecordKind();
+        var metrics = new InventoryMetrics(new AgentDiagnostics(_services.GetRequiredService<IMeterFactory>()));
+        return new Spool<ScanRecord>(new SpoolLimits(capacity, maxEntries), kind,
+            new DeliveryOutcomes<ScanRecord>(kind, metrics.Delivery, NullLogger<DeliveryOutcomes<ScanRecord>>.Instance));
+    }
 
     [Fact]
     public async Task Scans_come_out_oldest_first()
@@ -56,7 +60,7 @@ public sealed class ScanSpoolTests : IDisposable
         }
 
         Assert.Equal(10, spool.Count);
-        Assert.Equal(1001, spool.RetainedEntries);
+        Assert.Equal(1001, spool.Weight);
     }
 
     [Fact]
@@ -100,7 +104,7 @@ public sealed class ScanSpoolTests : IDisposable
             spool.Add(scan);
         }
 
-        Assert.True(spool.RetainedEntries <= 25 || spool.Count == 1, $"{spool.RetainedEntries} entries retained");
+        Assert.True(spool.Weight <= 25 || spool.Count == 1, $"{spool.Weight} entries retained");
         Assert.True(spool.TryPeek(out var oldest));
         Assert.NotEqual(scans[0].ScanId, oldest!.ScanId);
         Assert.True(spool.Count < 4);

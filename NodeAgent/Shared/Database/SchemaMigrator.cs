@@ -2,7 +2,7 @@ using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
-namespace NodeAgent.Storage;
+namespace NodeAgent.Shared.Database;
 
 /// <summary>
 /// Applies the embedded, numbered SQL migrations (<c>Storage/Migrations/NNNN_name.sql</c>) that the

@@ -1,9 +1,10 @@
 using System.Text.Json;
-using NodeAgent.Storage;
+using NodeAgent.Inventory;
+using NodeAgent.Shared.Database;
 using NodeAgent.Tests.Infrastructure;
 using Npgsql;
 
-namespace NodeAgent.Tests.Storage;
+namespace NodeAgent.Tests.Inventory;
 
 public sealed class InventoryStoreTests : IAsyncLifetime
 {

@@ -1,0 +1,77 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace NodeAgent.Shared.Configuration;
+
+/// <summary>
+/// Reads and checks the values of one configuration section. A key that moved (for example <c>Agent:ScanInterval</c>
+/// to <c>Agent:Inventory:ScanInterval</c>) names its old full key as an alias, read when the new one is not set, so
+/// that no deployment breaks. A bad value stops the agent with a message naming the key it was read from.
+/// </summary>
+public sealed class SettingsSection(IConfiguration configuration, string path)
+{
+    public string Path => path;
+
+    /// <summary>The raw value (null when not set), with the key it came from.</summary>
+    public (string? Value, string Key) Raw(string key, string? alias = null)
+    {
+        var full = $"{path}:{key}";
+        var value = configuration[full];
+        if (value is null && alias is not null && configuration[alias] is { } old)
+        {
+            return (old, alias);
+        }
+
+        return (value, full);
+    }
+
+    public string? Text(string key, string? alias = null) => Raw(key, alias).Value;
+
+    public TimeSpan TimeSpan(string key, TimeSpan fallback, TimeSpan min, TimeSpan max, string? alias = null)
+    {
+        var (raw, from) = Raw(key, alias);
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return fallback;
+        }
+
+        if (!System.TimeSpan.TryParse(raw, CultureInfo.InvariantCulture, out var value))
+        {
+            throw new AgentConfigurationException($"{from} '{raw}' is not a time span (expected hh:mm:ss, e.g. 00:01:00).");
+        }
+
+        return value >= min && value <= max
+            ? value
+            : throw new AgentConfigurationException(
+                $"{from} '{raw}' must be between {min.ToString("c", CultureInfo.InvariantCulture)} and {max.ToString("c", CultureInfo.InvariantCulture)}.");
+    }
+
+    public bool Bool(string key, bool fallback, string? alias = null)
+    {
+        var (raw, from) = Raw(key, alias);
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return fallback;
+        }
+
+        return bool.TryParse(raw.Trim(), out var value)
+            ? value
+            : throw new AgentConfigurationException($"{from} '{raw}' is not a boolean (expected true or false).");
+    }
+
+    public long Integer(string key, long fallback, long min, long max, string? alias = null)
+    {
+        var (raw, from) = Raw(key, alias);
+        if (string.IsNullOrWhiteSpace(raw))
+        {
+            return fallback;
+        }
+
+        if (!long.TryParse(raw.Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min || value > max)
+        {
+            throw new AgentConfigurationException($"{from} '{raw}' must be a whole number from {min} to {max}.");
+        }
+
+        return value;
+    }
+}

@@ -1,0 +1,47 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Logging;
+
+namespace NodeAgent.Shared.Delivery;
+
+/// <summary>A capability's two delivery counters: records by outcome (tag <c>result</c>), and failed attempts that will be retried.</summary>
+public sealed record DeliveryCounters(Counter<long> Outcomes, Counter<long> Retries);
+
+/// <summary>
+/// The one place where what became of each record is counted and, where an operator must know, logged:
+/// <c>stored</c>; <c>dropped</c> (the spool was full); <c>failed</c> (it could not be collected, or the database
+/// rejected it for good).
+/// </summary>
+public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCounters counters, ILogger<DeliveryOutcomes<T>> logger)
+    where T : class
+{
+    private static readonly KeyValuePair<string, object?> StoredTag = new("result", "stored");
+    private static readonly KeyValuePair<string, object?> DroppedTag = new("result", "dropped");
+    private static readonly KeyValuePair<string, object?> FailedTag = new("result", "failed");
+
+    public void Stored(T record) => counters.Outcomes.Add(1, StoredTag);
+
+    public void Dropped(T record, SpoolLimits limits)
+    {
+        counters.Outcomes.Add(1, DroppedTag);
+        LogDropped(logger, limits.Capacity, kind.Plural, limits.MaxWeight, kind.WeightUnit, kind.Describe(record));
+    }
+
+    /// <summary>The record could not be collected at all (the caller logs why).</summary>
+    public void FailedToCollect() => counters.Outcomes.Add(1, FailedTag);
+
+    /// <summary>The database rejected the record in a way a retry would meet again: it is given up.</summary>
+    public void GivenUp(T record, string reason)
+    {
+        counters.Outcomes.Add(1, FailedTag);
+        LogGivenUp(logger, kind.Describe(record), reason);
+    }
+
+    public void WillRetry() => counters.Retries.Add(1);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Spool full (at most {Capacity} {Records} and {MaxWeight} {WeightUnit}): dropped {Record} without storing it")]
+    private static partial void LogDropped(ILogger logger, int capacity, string records, long maxWeight, string weightUnit, string record);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Gave up storing {Record}: {Reason}")]
+    private static partial void LogGivenUp(ILogger logger, string record, string reason);
+}

@@ -1,0 +1,129 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeAgent.Shared.Configuration;
+using NodeAgent.Shared.Database;
+using NodeAgent.Shared.Delivery;
+using NodeAgent.Shared.Native;
+using NodeAgent.Shared.Telemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+
+namespace NodeAgent.Shared.Hosting;
+
+/// <summary>
+/// Starts the agent with the capabilities it is given: a long-running ASP.NET Core host (the loops, /metrics,
+/// /health, /alive), or with <c>Agent:RunOnce=true</c> a lean plain host that runs each capability's one-shot job and
+/// exits. Whatever stops it becomes one line on stderr and an exit code (<see cref="ExitCodes"/>).
+/// </summary>
+public static class AgentHost
+{
+    public const int DefaultPort = 9090;
+    public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(30);
+
+    public static async Task<int> RunAsync(string[] args, Action<AgentBuilder> addCapabilities)
+    {
+        try
+        {
+            // A run-once agent is a plain host with only what it uses (no web server, no file watchers),
+            // so that a one-shot scan starts and exits fast and small.
+            var oneShot = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
+            {
+                Args = args,
+                ContentRootPath = AppContext.BaseDirectory,
+                EnvironmentName = Environment.GetEnvironmentVariable("DOTNET_ENVIRONMENT") ?? Environments.Production,
+            });
+            oneShot.Configuration
+                .AddJsonFile("appsettings.json", optional: true, reloadOnChange: false)
+                .AddJsonFile($"appsettings.{oneShot.Environment.EnvironmentName}.json", optional: true, reloadOnChange: false)
+                .AddEnvironmentVariables()
+                .AddCommandLine(args);
+            var settings = AgentSettings.Load(oneShot.Configuration);
+
+            if (settings.RunOnce)
+            {
+                oneShot.Logging.AddConfiguration(oneShot.Configuration.GetSection("Logging"));
+                ConfigureLogging(oneShot.Logging);
+                Compose(oneShot, settings, addCapabilities);
+                oneShot.Services.AddMetrics();
+                oneShot.Services.AddSingleton<RunOnceCommand>();
+                using var host = oneShot.Build();
+                await host.StartAsync();
+                var exitCode = await host.Services.GetRequiredService<RunOnceCommand>()
+                    .RunAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+                await host.StopAsync();
+                return exitCode;
+            }
+
+            var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+            ConfigureLogging(builder.Logging);
+            builder.AddServiceDefaults();
+            Compose(builder, settings, addCapabilities);
+            if (!HasConfiguredEndpoints(builder.Configuration))
+            {
+                builder.WebHost.UseUrls($"http://*:{DefaultPort}");
+            }
+
+            var app = builder.Build();
+            app.MapDefaultEndpoints();
+            await app.RunAsync();
+            return ExitCodes.Success;
+        }
+        catch (Exception e)
+        {
+            var (code, message) = ExitCodes.For(e);
+            Console.Error.WriteLine(message);
+            return code;
+        }
+    }
+
+    /// <summary>The shared base, then the capabilities (which read and check their own settings here), then the mount probe.</summary>
+    private static void Compose(IHostApplicationBuilder builder, AgentSettings settings, Action<AgentBuilder> addCapabilities)
+    {
+        var services = builder.Services;
+        services.AddSingleton(settings);
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton<AgentDiagnostics>();
+        services.AddSingleton<RetryPolicy>();
+        services.Configure<HostOptions>(options => options.ShutdownTimeout = ShutdownTimeout);
+
+        // A run-once agent gets telemetry only when an OTLP endpoint is configured, so that a one-shot scan starts and
+        // stops fast; the long-running agent always has it (and /metrics).
+        var exportsOtlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var withTelemetry = !settings.RunOnce || exportsOtlp;
+        builder.AddAgentDatabase(settings, withTelemetry);
+        if (settings.RunOnce && exportsOtlp)
+        {
+            // The long-running agent gets this from AddServiceDefaults.
+            builder.ConfigureOpenTelemetry();
+        }
+
+        if (withTelemetry)
+        {
+            services.AddOpenTelemetry()
+                .WithTracing(tracing => tracing.AddSource(AgentDiagnostics.SourceName))
+                .WithMetrics(metrics => metrics.AddMeter(AgentDiagnostics.SourceName));
+        }
+
+        addCapabilities(new AgentBuilder(builder, settings));
+
+        // A missing hostPath is the most common deployment mistake: say so before anything starts.
+        MountDirectory.Probe(settings.MountPath);
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging) => logging.AddSimpleConsole(options =>
+    {
+        options.SingleLine = true;
+        options.UseUtcTimestamp = true;
+        options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+    });
+
+    private static bool HasConfiguredEndpoints(IConfiguration configuration) =>
+        !string.IsNullOrWhiteSpace(configuration["urls"])
+        || !string.IsNullOrWhiteSpace(configuration["http_ports"])
+        || !string.IsNullOrWhiteSpace(configuration["https_ports"])
+        || configuration.GetSection("Kestrel:Endpoints").GetChildren().Any();
+}

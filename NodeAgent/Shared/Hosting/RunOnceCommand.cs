@@ -1,0 +1,25 @@
+using Microsoft.Extensions.Logging;
+
+namespace NodeAgent.Shared.Hosting;
+
+/// <summary><c>Agent:RunOnce=true</c>: every capability's one-shot job, then success or failure as the exit code.</summary>
+internal sealed partial class RunOnceCommand(IEnumerable<IRunOnceJob> jobs, ILogger<RunOnceCommand> logger)
+{
+    /// <returns><see cref="ExitCodes.Success"/> when every job stored what it collected, else <see cref="ExitCodes.Failed"/> (so does SIGTERM first)</returns>
+    public async Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            var results = await Task.WhenAll(jobs.Select(job => job.RunAsync(cancellationToken)));
+            return results.All(stored => stored) ? ExitCodes.Success : ExitCodes.Failed;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            LogInterrupted(logger);
+            return ExitCodes.Failed;
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Interrupted before everything was stored; nothing of it was written")]
+    private static partial void LogInterrupted(ILogger logger);
+}
