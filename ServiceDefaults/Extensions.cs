@@ -14,8 +14,9 @@ namespace Microsoft.Extensions.Hosting;
 
 /// <summary>
 /// Common cross-cutting wiring for the services of this solution: OpenTelemetry (OTLP when
-/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, Prometheus scraping on <c>/metrics</c>), health checks,
-/// service discovery and HTTP resilience.
+/// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set, Prometheus scraping on <c>/metrics</c>) and health checks. No project
+/// here calls other services over HTTP, so service discovery and HTTP client resilience are not wired (add them
+/// back with the first HttpClient).
 /// </summary>
 public static class Extensions
 {
@@ -28,14 +29,6 @@ public static class Extensions
     {
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
-
-        builder.Services.AddServiceDiscovery();
-        builder.Services.ConfigureHttpClientDefaults(http =>
-        {
-            http.AddStandardResilienceHandler();
-            http.AddServiceDiscovery();
-        });
-
         return builder;
     }
 
@@ -50,15 +43,13 @@ public static class Extensions
         builder.Services.AddOpenTelemetry()
             .WithMetrics(metrics => metrics
                 .AddAspNetCoreInstrumentation()
-                .AddHttpClientInstrumentation()
                 .AddRuntimeInstrumentation()
                 .AddPrometheusExporter())
             .WithTracing(tracing => tracing
                 .AddSource(builder.Environment.ApplicationName)
                 .AddAspNetCoreInstrumentation(options =>
                     // Probes and scrapes would drown the traces that matter.
-                    options.Filter = context => !IsOperationalPath(context.Request.Path))
-                .AddHttpClientInstrumentation());
+                    options.Filter = context => !IsOperationalPath(context.Request.Path)));
 
         builder.AddOpenTelemetryExporters();
         return builder;
