@@ -1,7 +1,7 @@
-// Node Monitor's agent: which capabilities run. Each lives in its own folder behind one Add<Capability>() (see
-// README.md here); the host, the endpoints, the database and the delivery pipeline are the shared base (Shared/).
+// Node Monitor's agent: which capabilities run. Each lives in its own folder behind one ICapability (see README.md
+// here); the host, the endpoints, the database and the delivery pipeline are the shared base (Shared/).
 using NodeAgent.Inventory;
 using NodeAgent.Shared.Hosting;
 
-return await AgentHost.RunAsync(args, agent => agent
-    .AddInventory());
+return await AgentHost.RunAsync(args,
+    new InventoryCapability());

@@ -9,7 +9,16 @@ namespace NodeAgent.Inventory;
 /// entries it found (stored once per distinct content in <c>file_lists</c> and <c>file_list_chunks</c>); an
 /// <em>entry</em> is one file, directory, link or other node of the tree.
 /// </summary>
-public static class InventoryCapability
+public sealed class InventoryCapability : ICapability
+{
+    public string Name => "inventory";
+
+    public IReadOnlyList<SettingKey> Settings => InventorySettings.Keys;
+
+    public void Add(AgentBuilder agent) => agent.AddInventory();
+}
+
+public static class InventoryAgentBuilderExtensions
 {
     /// <summary>Scans at start and every <c>Agent:Inventory:ScanInterval</c>; with <c>Agent:RunOnce</c>, scans once.</summary>
     public static AgentBuilder AddInventory(this AgentBuilder agent)

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Configuration;
 using NodeAgent.Shared.Configuration;
 using NodeAgent.Shared.Delivery;
+using NodeAgent.Shared.Hosting;
 
 namespace NodeAgent.Inventory;
 
@@ -14,6 +15,13 @@ public sealed record InventorySettings(TimeSpan ScanInterval, int SpoolCapacity,
     public static readonly TimeSpan DefaultScanInterval = TimeSpan.FromMinutes(1);
     public const int DefaultSpoolCapacity = 1440;
     public const long DefaultSpoolMaxEntries = 1_000_000;
+
+    public static IReadOnlyList<SettingKey> Keys { get; } =
+    [
+        new($"{Section}:ScanInterval", "00:01:00", "time between scans (1 s to 1 day)", "Agent:ScanInterval"),
+        new($"{Section}:SpoolCapacity", "1440", "scans kept in memory while the database is unreachable", "Agent:SpoolCapacity"),
+        new($"{Section}:SpoolMaxEntries", "1000000", "entries of distinct lists kept in memory while the database is unreachable", "Agent:SpoolMaxEntries"),
+    ];
 
     public SpoolLimits SpoolLimits => new(SpoolCapacity, SpoolMaxEntries);
 

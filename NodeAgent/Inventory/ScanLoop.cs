@@ -2,15 +2,26 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Configuration;
 using NodeAgent.Shared.Delivery;
+using NodeAgent.Shared.Hosting;
 
 namespace NodeAgent.Inventory;
 
 /// <summary>Scans at start and then every <c>Agent:Inventory:ScanInterval</c>, handing each scan to the spool.</summary>
-internal sealed partial class ScanLoop(InventorySettings settings, InventoryCollector collector, Spool<ScanRecord> spool, TimeProvider time, ILogger<ScanLoop> logger)
-    : BackgroundService
+internal sealed partial class ScanLoop(
+    InventorySettings settings,
+    InventoryCollector collector,
+    Spool<ScanRecord> spool,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<ScanLoop> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!await lifetime.WaitForStartedAsync(stoppingToken))
+        {
+            return;
+        }
+
         using var timer = new PeriodicTimer(settings.ScanInterval, time);
         do
         {

@@ -6,7 +6,7 @@ namespace NodeAgent.Shared.Configuration;
 /// <summary>
 /// Resolves the PostgreSQL connection: <c>ConnectionStrings:monitordb</c> when set (Aspire's
 /// <c>WithReference</c> sets it), otherwise the standard libpq variables PGHOST, PGPORT, PGDATABASE,
-/// PGUSER, PGPASSWORD and PGSSLMODE (what a Kubernetes Secret usually provides).
+/// PGUSER, PGPASSWORD, PGSSLMODE and PGSSLROOTCERT (what a Kubernetes Secret usually provides).
 /// </summary>
 public static class DatabaseConnection
 {
@@ -88,6 +88,15 @@ public static class DatabaseConnection
                 "verify-full" => SslMode.VerifyFull,
                 _ => throw new AgentConfigurationException($"PGSSLMODE '{sslMode}' is not one of disable, allow, prefer, require, verify-ca, verify-full."),
             };
+        }
+
+        var rootCertificate = NullIfBlank(configuration["PGSSLROOTCERT"]);
+        if (rootCertificate is not null)
+        {
+            // libpq's name for the CA certificate(s) that verify the server (verify-ca, verify-full).
+            builder.RootCertificate = File.Exists(rootCertificate)
+                ? rootCertificate
+                : throw new AgentConfigurationException($"PGSSLROOTCERT '{rootCertificate}' does not exist (is the CA Secret mounted?).");
         }
 
         return builder;

@@ -20,6 +20,15 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+
+        // An agent whose role may only read and insert (the DaemonSet's, when a Job migrates with the owner's role)
+        // must find an up-to-date schema without issuing any DDL: CREATE ... IF NOT EXISTS needs the CREATE privilege
+        // even when the table exists.
+        if (await IsCurrentAsync(connection, cancellationToken))
+        {
+            return;
+        }
+
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 
         await using (var command = new NpgsqlCommand("SELECT pg_advisory_xact_lock($1)", connection, transaction))
@@ -72,6 +81,28 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
         }
 
         await transaction.CommitAsync(cancellationToken);
+    }
+
+    private static async Task<bool> IsCurrentAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        // Two statements: a query naming a table that does not exist fails when it is parsed, whatever its CASE says.
+        await using (var exists = new NpgsqlCommand("SELECT to_regclass('node_monitor_migrations') IS NOT NULL", connection))
+        {
+            if (await exists.ExecuteScalarAsync(cancellationToken) is not true)
+            {
+                return false;
+            }
+        }
+
+        var applied = new HashSet<int>();
+        await using var command = new NpgsqlCommand("SELECT version FROM node_monitor_migrations", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            applied.Add(reader.GetInt32(0));
+        }
+
+        return Migrations.All(m => applied.Contains(m.Version));
     }
 
     private static List<(int, string, string)> LoadMigrations()

@@ -24,10 +24,29 @@ public static class AgentHost
     public const int DefaultPort = 9090;
     public static readonly TimeSpan ShutdownTimeout = TimeSpan.FromSeconds(30);
 
-    public static async Task<int> RunAsync(string[] args, Action<AgentBuilder> addCapabilities)
+    public static async Task<int> RunAsync(string[] args, params ICapability[] capabilities)
     {
         try
         {
+            IReadOnlyList<SettingKey> keys = [.. AgentSettings.Keys, .. capabilities.SelectMany(c => c.Settings)];
+            switch (CommandLine.Parse(args, keys))
+            {
+                case CommandLine.Action.Help:
+                    Console.Out.Write(CommandLine.Usage(keys));
+                    return ExitCodes.Success;
+                case CommandLine.Action.Version:
+                    Console.Out.WriteLine($"nodeagent {CommandLine.Version}");
+                    return ExitCodes.Success;
+            }
+
+            void AddCapabilities(AgentBuilder agent)
+            {
+                foreach (var capability in capabilities)
+                {
+                    capability.Add(agent);
+                }
+            }
+
             // A run-once agent is a plain host with only what it uses (no web server, no file watchers),
             // so that a one-shot scan starts and exits fast and small.
             var oneShot = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings
@@ -42,12 +61,18 @@ public static class AgentHost
                 .AddEnvironmentVariables()
                 .AddCommandLine(args);
             var settings = AgentSettings.Load(oneShot.Configuration);
+            Endpoints.Validate(oneShot.Configuration);
+
+            if (settings.MigrateOnly)
+            {
+                return await MigrateAsync(oneShot, settings);
+            }
 
             if (settings.RunOnce)
             {
                 oneShot.Logging.AddConfiguration(oneShot.Configuration.GetSection("Logging"));
                 ConfigureLogging(oneShot.Logging);
-                Compose(oneShot, settings, addCapabilities);
+                Compose(oneShot, settings, AddCapabilities);
                 oneShot.Services.AddMetrics();
                 oneShot.Services.AddSingleton<RunOnceCommand>();
                 using var host = oneShot.Build();
@@ -61,8 +86,8 @@ public static class AgentHost
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
             ConfigureLogging(builder.Logging);
             builder.AddServiceDefaults();
-            Compose(builder, settings, addCapabilities);
-            if (!HasConfiguredEndpoints(builder.Configuration))
+            Compose(builder, settings, AddCapabilities);
+            if (!Endpoints.AreConfigured(builder.Configuration))
             {
                 builder.WebHost.UseUrls($"http://*:{DefaultPort}");
             }
@@ -114,16 +139,38 @@ public static class AgentHost
         MountDirectory.Probe(settings.MountPath);
     }
 
-    private static void ConfigureLogging(ILoggingBuilder logging) => logging.AddSimpleConsole(options =>
+    /// <summary><c>Agent:MigrateOnly=true</c>: the schema migrations of every capability, then exit.</summary>
+    private static async Task<int> MigrateAsync(HostApplicationBuilder builder, AgentSettings settings)
     {
-        options.SingleLine = true;
-        options.UseUtcTimestamp = true;
-        options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-    });
+        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
+        ConfigureLogging(builder.Logging);
+        builder.AddAgentDatabase(settings, withTelemetry: false);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<RetryPolicy>();
+        using var host = builder.Build();
+        var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+        await host.StartAsync();
+        var (error, attempts) = await host.Services.GetRequiredService<RetryPolicy>().TryAsync(
+            host.Services.GetRequiredService<SchemaMigrator>().MigrateAsync, attempts: 3, stopping);
+        await host.StopAsync();
+        if (error is null)
+        {
+            return ExitCodes.Success;
+        }
 
-    private static bool HasConfiguredEndpoints(IConfiguration configuration) =>
-        !string.IsNullOrWhiteSpace(configuration["urls"])
-        || !string.IsNullOrWhiteSpace(configuration["http_ports"])
-        || !string.IsNullOrWhiteSpace(configuration["https_ports"])
-        || configuration.GetSection("Kestrel:Endpoints").GetChildren().Any();
+        Console.Error.WriteLine($"nodeagent: could not migrate the schema in PostgreSQL at {settings.DatabaseDescription} after {attempts} attempts: {RetryPolicy.Describe(error)}");
+        return ExitCodes.Failed;
+    }
+
+    private static void ConfigureLogging(ILoggingBuilder logging)
+    {
+        logging.AddSimpleConsole(options =>
+        {
+            options.SingleLine = true;
+            options.UseUtcTimestamp = true;
+            options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        });
+        // A host that cannot start (a port in use) is reported in one line by RunAsync, not as a logged stack trace.
+        logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+    }
 }
