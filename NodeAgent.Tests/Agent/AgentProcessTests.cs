@@ -195,21 +195,27 @@ public sealed class AgentProcessTests : IDisposable
     }
 
     [Fact]
-    public async Task Health_reports_unhealthy_while_alive_stays_ok_when_the_database_is_unreachable()
+    public async Task Health_is_degraded_but_ready_while_alive_stays_ok_when_the_database_is_unreachable()
     {
         var port = AgentProcess.FreePort();
         await using var agent = AgentProcess.Start(
             Environment($"Host=127.0.0.1;Port={AgentProcess.FreePort()};Database=x;Username=y;Timeout=2"), $"--urls=http://127.0.0.1:{port}");
-        await agent.WaitForLinesAsync("Could not store scan", 1, Patience);
+        await agent.WaitForLinesAsync("Could not store scan", 3, Patience);
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
 
         var alive = await http.GetAsync(new Uri("/alive", UriKind.Relative));
         var health = await http.GetAsync(new Uri("/health", UriKind.Relative));
+        var healthJson = JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement;
         var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
 
+        // An outage must not make every pod of the DaemonSet NotReady: 200, Degraded, and why.
         Assert.Equal(HttpStatusCode.OK, alive.StatusCode);
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, health.StatusCode);
-        Assert.Equal("Unhealthy", JsonDocument.Parse(await health.Content.ReadAsStringAsync()).RootElement.GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("Degraded", healthJson.GetProperty("status").GetString());
+        Assert.Equal("Degraded", healthJson.GetProperty("checks").GetProperty("PostgreSql").GetProperty("status").GetString());
+        var inventory = healthJson.GetProperty("checks").GetProperty("inventory");
+        Assert.Equal("Degraded", inventory.GetProperty("status").GetString());
+        Assert.Contains("attempts to store a scan failed", inventory.GetProperty("description").GetString(), StringComparison.Ordinal);
         Assert.Contains("nodemonitor_store_retries_total", metrics, StringComparison.Ordinal);
         Assert.False(agent.HasExited);
     }

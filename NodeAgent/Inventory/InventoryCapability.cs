@@ -31,7 +31,9 @@ public static class InventoryAgentBuilderExtensions
 
         return agent
             .AddDelivery<ScanRecord, InventoryStore>(
+                "inventory",
                 new ScanRecordKind(),
+                settings.ScanInterval,
                 services => services.GetRequiredService<InventoryMetrics>().Delivery,
                 _ => settings.SpoolLimits,
                 (services, spool) => services.GetRequiredService<InventoryMetrics>().ObserveSpool(() => spool.Count))

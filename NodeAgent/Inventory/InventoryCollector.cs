@@ -27,12 +27,13 @@ internal sealed class InventoryCollector(AgentSettings settings, TreeScanner sca
             activity?.SetTag("scan.unreadable", result.Unreadable);
             metrics.ScanDuration.Record(result.Duration.TotalSeconds, _nodeTag);
             metrics.ScanEntries.Record(result.Snapshot.Count, _nodeTag);
+            outcomes.Collected();
             return new ScanRecord(Guid.CreateVersion7(collectedAt), settings.NodeName, settings.MountPath, collectedAt, result);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             activity?.SetStatus(ActivityStatusCode.Error, e.Message);
-            outcomes.FailedToCollect();
+            outcomes.FailedToCollect(e);
             throw;
         }
     }

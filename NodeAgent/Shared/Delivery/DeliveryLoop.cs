@@ -57,12 +57,12 @@ public sealed partial class DeliveryLoop<T>(
             catch (Exception e) when (RetryPolicy.IsPermanent(e))
             {
                 spool.Complete(record);
-                outcomes.GivenUp(record, RetryPolicy.Describe(e));
+                outcomes.GivenUp(record, e);
             }
             catch (Exception e)
             {
                 failures++;
-                outcomes.WillRetry();
+                outcomes.WillRetry(e);
                 var delay = retry.NextDelay(failures);
                 LogStoreFailed(logger, kind.Noun, settings.DatabaseDescription, RetryPolicy.Describe(e), spool.Count, kind.Plural, delay.TotalSeconds);
                 try

@@ -9,16 +9,22 @@ public sealed record DeliveryCounters(Counter<long> Outcomes, Counter<long> Retr
 /// <summary>
 /// The one place where what became of each record is counted and, where an operator must know, logged:
 /// <c>stored</c>; <c>dropped</c> (the spool was full); <c>failed</c> (it could not be collected, or the database
-/// rejected it for good).
+/// rejected it for good). Each outcome also feeds the capability's <see cref="DeliveryHealth"/>, what /health reports.
 /// </summary>
-public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCounters counters, ILogger<DeliveryOutcomes<T>> logger)
+public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCounters counters, ILogger<DeliveryOutcomes<T>> logger, DeliveryHealth? health = null)
     where T : class
 {
     private static readonly KeyValuePair<string, object?> StoredTag = new("result", "stored");
     private static readonly KeyValuePair<string, object?> DroppedTag = new("result", "dropped");
     private static readonly KeyValuePair<string, object?> FailedTag = new("result", "failed");
 
-    public void Stored(T record) => counters.Outcomes.Add(1, StoredTag);
+    public void Collected() => health?.Collected();
+
+    public void Stored(T record)
+    {
+        counters.Outcomes.Add(1, StoredTag);
+        health?.Stored();
+    }
 
     public void Dropped(T record, SpoolLimits limits)
     {
@@ -27,16 +33,26 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
     }
 
     /// <summary>The record could not be collected at all (the caller logs why).</summary>
-    public void FailedToCollect() => counters.Outcomes.Add(1, FailedTag);
-
-    /// <summary>The database rejected the record in a way a retry would meet again: it is given up.</summary>
-    public void GivenUp(T record, string reason)
+    public void FailedToCollect(Exception error)
     {
         counters.Outcomes.Add(1, FailedTag);
-        LogGivenUp(logger, kind.Describe(record), reason);
+        health?.CollectFailed(error);
     }
 
-    public void WillRetry() => counters.Retries.Add(1);
+    /// <summary>The database rejected the record in a way a retry would meet again: it is given up.</summary>
+    public void GivenUp(T record, Exception error)
+    {
+        counters.Outcomes.Add(1, FailedTag);
+        health?.StoreFailed(error);
+        LogGivenUp(logger, kind.Describe(record), RetryPolicy.Describe(error));
+    }
+
+    /// <summary>An attempt to store failed and will be retried.</summary>
+    public void WillRetry(Exception error)
+    {
+        counters.Retries.Add(1);
+        health?.StoreFailed(error);
+    }
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Spool full (at most {Capacity} {Records} and {MaxWeight} {WeightUnit}): dropped {Record} without storing it")]

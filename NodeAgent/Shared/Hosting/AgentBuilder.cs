@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Configuration;
@@ -31,11 +32,15 @@ public sealed class AgentBuilder
     /// <summary>
     /// Registers the delivery of records of kind <typeparamref name="T"/>: their store, their outcomes (counted with
     /// the capability's <paramref name="counters"/>) and, for the long-running agent, a bounded spool and the store loop
-    /// that drains it. Call it before registering the capability's own loops: hosted services stop in reverse order, so
-    /// the collecting loop stops first and the store loop then drains what it left.
+    /// that drains it, and the capability's entry in /health (<paramref name="capability"/>, from
+    /// <see cref="DeliveryHealth"/>: a record is expected to be stored every <paramref name="expectedEvery"/>). Call it
+    /// before registering the capability's own loops: hosted services stop in reverse order, so the collecting loop
+    /// stops first and the store loop then drains what it left.
     /// </summary>
     public AgentBuilder AddDelivery<T, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TStore>(
+        string capability,
         RecordKind<T> kind,
+        TimeSpan expectedEvery,
         Func<IServiceProvider, DeliveryCounters> counters,
         Func<IServiceProvider, SpoolLimits> limits,
         Action<IServiceProvider, Spool<T>>? observeSpool = null)
@@ -45,9 +50,16 @@ public sealed class AgentBuilder
         Services.AddSingleton(kind);
         Services.AddSingleton<TStore>();
         Services.AddSingleton<IRecordStore<T>>(services => services.GetRequiredService<TStore>());
-        Services.AddSingleton(services => new DeliveryOutcomes<T>(kind, counters(services), services.GetRequiredService<ILogger<DeliveryOutcomes<T>>>()));
+        Services.AddKeyedSingleton(capability, (services, _) => new DeliveryHealth(services.GetRequiredService<TimeProvider>()));
+        Services.AddSingleton(services => new DeliveryOutcomes<T>(kind, counters(services), services.GetRequiredService<ILogger<DeliveryOutcomes<T>>>(),
+            services.GetRequiredKeyedService<DeliveryHealth>(capability)));
         if (!Settings.RunOnce)
         {
+            Services.AddHealthChecks().Add(new HealthCheckRegistration(
+                capability,
+                services => new DeliveryHealthCheck(services.GetRequiredKeyedService<DeliveryHealth>(capability), kind.Noun, expectedEvery),
+                HealthStatus.Unhealthy,
+                tags: null));
             Services.AddSingleton(services =>
             {
                 var spool = new Spool<T>(limits(services), kind, services.GetRequiredService<DeliveryOutcomes<T>>());
