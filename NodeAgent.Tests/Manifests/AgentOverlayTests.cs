@@ -20,7 +20,11 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
     public const int HostShutdownTimeoutSeconds = 30;
 
     public static TheoryData<string> Renderings =>
-        [nameof(ManifestsFixture.Cnpg), nameof(ManifestsFixture.Bitnami), nameof(ManifestsFixture.WithServiceMonitor), nameof(ManifestsFixture.NonRoot)];
+        [nameof(ManifestsFixture.Cnpg), nameof(ManifestsFixture.Bitnami), nameof(ManifestsFixture.WithServiceMonitor), nameof(ManifestsFixture.NonRoot),
+         nameof(ManifestsFixture.WithPodMonitor)];
+
+    public const string PriorityClassName = "node-monitor-agent";
+    public const string ServiceAccountName = "nodeagent";
 
     private static readonly string[] StandardLabels =
     [
@@ -78,16 +82,54 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
 
     [Theory]
     [MemberData(nameof(Renderings))]
-    public void Runs_on_every_node_including_control_plane(string rendering)
+    public void Runs_on_every_linux_node_whatever_NoSchedule_taint_it_carries(string rendering)
     {
         var pod = fixture.Get(rendering).AgentPod;
-        foreach (var key in new[] { "node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master" })
-        {
-            Assert.Contains(pod.Tolerations ?? [], t => t.Key == key && t.Effect == "NoSchedule" && t.OperatorProperty == "Exists");
-        }
+        var tolerations = pod.Tolerations ?? [];
 
-        Assert.True(pod.NodeSelector is null || pod.NodeSelector.Count == 0, "a node selector would leave nodes without an agent");
+        // One key-less toleration for every NoSchedule taint (control plane included) ...
+        Assert.Contains(tolerations, t => t.Key is null && t.OperatorProperty == "Exists" && t.Effect == "NoSchedule" && t.Value is null);
+        // ... instead of the obsolete per-key ones.
+        Assert.DoesNotContain(tolerations, t => t.Key is "node-role.kubernetes.io/control-plane" or "node-role.kubernetes.io/master");
+        // NoExecute is not tolerated wholesale (a NoExecute taint empties a node on purpose; see the patch's comment),
+        // and nothing tolerates every effect at once.
+        Assert.DoesNotContain(tolerations, t => t.Key is null && t.OperatorProperty == "Exists" && t.Effect is null or "" or "NoExecute");
+
+        // Linux nodes only (the image is linux/amd64, linux/arm64), and nothing else narrows the set of nodes.
+        Assert.Equal(new Dictionary<string, string> { ["kubernetes.io/os"] = "linux" }, pod.NodeSelector);
         Assert.Null(pod.Affinity?.NodeAffinity);
+    }
+
+    [Theory]
+    [MemberData(nameof(Renderings))]
+    public void Agent_outranks_ordinary_workloads_and_lets_the_autoscaler_drain_its_node(string rendering)
+    {
+        var rendered = fixture.Get(rendering);
+        Assert.Equal(PriorityClassName, rendered.AgentPod.PriorityClassName);
+        Assert.Null(rendered.AgentPod.Priority); // set by admission from the class, never by hand
+
+        var priorityClass = rendered.Single<V1PriorityClass>(PriorityClassName);
+        Assert.Null(priorityClass.Metadata.NamespaceProperty); // cluster-scoped
+        Assert.InRange(priorityClass.Value ?? 0, 1, 1_000_000_000); // above the default 0, within the range of user classes
+        Assert.NotEqual(true, priorityClass.GlobalDefault);
+        Assert.False(string.IsNullOrWhiteSpace(priorityClass.Description));
+
+        var annotations = rendered.Agent.Spec.Template.Metadata.Annotations ?? new Dictionary<string, string>();
+        Assert.Equal("true", annotations.ValueOrNull("cluster-autoscaler.kubernetes.io/safe-to-evict"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Renderings))]
+    public void Agent_runs_as_its_own_service_account_without_a_token_or_permissions(string rendering)
+    {
+        var rendered = fixture.Get(rendering);
+        Assert.Equal(ServiceAccountName, rendered.AgentPod.ServiceAccountName);
+        Assert.Equal(ServiceAccountName, rendered.MigrationJob.Spec.Template.Spec.ServiceAccountName);
+
+        var account = rendered.Single<V1ServiceAccount>(ServiceAccountName);
+        Assert.False(account.AutomountServiceAccountToken ?? true, "the ServiceAccount must say automountServiceAccountToken: false");
+        Assert.Empty(rendered.All<V1RoleBinding>());
+        Assert.Empty(rendered.All<V1ClusterRoleBinding>());
     }
 
     [Theory]
@@ -101,6 +143,9 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
 
         var mount = Assert.Single(rendered.AgentContainer.VolumeMounts, m => m.Name == volume.Name);
         Assert.True(mount.ReadOnlyProperty, "the host directory must be mounted readOnly");
+        // Submounts below the host directory read-only too (Kubernetes 1.33+; the patch's comment has the fallback).
+        Assert.Equal("Enabled", mount.RecursiveReadOnly);
+        Assert.True(mount.MountPropagation is null or "None", "recursiveReadOnly requires mountPropagation None");
         Assert.Null(mount.SubPath);
 
         // Agent:MountPath as the agent will read it (rendered env, or the agent's default when absent).
@@ -148,8 +193,9 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
 
         var literals = rendered.All<V1ConfigMap>()
             .SelectMany(cm => (cm.Data ?? new Dictionary<string, string>()).Select(kv => ($"ConfigMap {cm.Metadata.Name} {kv.Key}", kv.Key, kv.Value)))
-            .Concat(rendered.All<V1DaemonSet>()
-                .SelectMany(d => d.Spec.Template.Spec.Containers)
+            .Concat(rendered.All<V1DaemonSet>().Select(d => d.Spec.Template.Spec)
+                .Concat(rendered.All<V1Job>().Select(j => j.Spec.Template.Spec))
+                .SelectMany(p => p.Containers)
                 .SelectMany(c => (c.Env ?? []).Where(e => e.ValueFrom is null).Select(e => ($"env {c.Name} {e.Name}", e.Name, e.Value ?? ""))))
             .ToList();
 
@@ -266,10 +312,11 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
 
         foreach (var o in rendered.Objects.Where(o => o is not V1Namespace))
         {
-            Assert.Equal(Namespace, o.Metadata.NamespaceProperty);
+            // The one cluster-scoped object, the PriorityClass, has no namespace.
+            Assert.Equal(o is V1PriorityClass ? null : Namespace, o.Metadata.NamespaceProperty);
 
             // The version label belongs to what runs the image (checked against the tag in Image_is_pinned).
-            foreach (var label in StandardLabels.Where(l => o is not ServiceMonitor || l != "app.kubernetes.io/version"))
+            foreach (var label in StandardLabels.Where(l => o is not (ServiceMonitor or PodMonitor) || l != "app.kubernetes.io/version"))
             {
                 Assert.True(o.Metadata.Labels?.ContainsKey(label) == true, $"{o.Kind} {o.Metadata.Name} lacks {label}");
             }

@@ -33,9 +33,23 @@ public sealed class HelmValues
     }
 
     /// <summary>The scalar at a dotted path such as "cluster.initdb.database", or null when absent.</summary>
-    public string? Scalar(string dottedPath)
+    public string? Scalar(string dottedPath) => Node(_root, dottedPath) is YamlScalarNode scalar ? scalar.Value : null;
+
+    /// <summary>The scalars of the sequence at a dotted path (empty when absent).</summary>
+    public IReadOnlyList<string> Strings(string dottedPath) =>
+        Node(_root, dottedPath) is YamlSequenceNode sequence
+            ? sequence.Children.Select(c => Assert.IsType<YamlScalarNode>(c).Value ?? "").ToList()
+            : [];
+
+    /// <summary>The mapping items of the sequence at a dotted path, each read like the root (empty when absent).</summary>
+    public IReadOnlyList<HelmValues> Items(string dottedPath) =>
+        Node(_root, dottedPath) is YamlSequenceNode sequence
+            ? sequence.Children.Select((c, i) => new HelmValues($"{Path}: {dottedPath}[{i}]", Assert.IsType<YamlMappingNode>(c))).ToList()
+            : [];
+
+    private static YamlNode? Node(YamlNode root, string dottedPath)
     {
-        YamlNode node = _root;
+        var node = root;
         foreach (var key in dottedPath.Split('.'))
         {
             if (node is not YamlMappingNode mapping || !mapping.Children.TryGetValue(new YamlScalarNode(key), out var child))
@@ -46,7 +60,7 @@ public sealed class HelmValues
             node = child;
         }
 
-        return node is YamlScalarNode scalar ? scalar.Value : null;
+        return node;
     }
 
     public string Required(string dottedPath)
@@ -109,6 +123,35 @@ public static class DatabaseSecrets
     public static string CnpgClusterName(HelmValues values) => values.Required("fullnameOverride");
 
     public static string CnpgAppSecretName(HelmValues values) => CnpgClusterName(values) + "-app";
+
+    /// <summary>The Secret CloudNativePG creates with the cluster's own CA (keys ca.crt, ca.key).</summary>
+    public static string CnpgCaSecretName(HelmValues values) => CnpgClusterName(values) + "-ca";
+
+    public const string AgentRole = "nodeagent";
+
+    /// <summary>The managed role the agent logs in as (cluster.roles), not the owner.</summary>
+    public static HelmValues CnpgAgentRole(HelmValues values) =>
+        Assert.Single(values.Items("cluster.roles"), r => r.Scalar("name") == AgentRole);
+
+    /// <summary>The basic-auth Secret the operator reads the agent role's password from (created by the operator's user).</summary>
+    public static string CnpgAgentSecretName(HelmValues values) => CnpgAgentRole(values).Required("passwordSecret.name");
+
+    /// <summary>The data of that basic-auth Secret, as the README has it created.</summary>
+    public static IReadOnlyDictionary<string, string> CnpgAgentSecret(HelmValues values) => new Dictionary<string, string>
+    {
+        ["username"] = CnpgAgentRole(values).Required("name"),
+        ["password"] = PlaceholderPassword,
+    };
+
+    /// <summary>
+    /// The DNS names of the server certificate CloudNativePG issues for the cluster (GetClusterAltDNSNames: the rw, r and ro
+    /// Services, short, with the namespace, with .svc and with the cluster domain).
+    /// </summary>
+    public static IReadOnlySet<string> CnpgServerCertificateNames(HelmValues values, string ns, string clusterDomain = "cluster.local") =>
+        new[] { "-rw", "-r", "-ro" }
+            .Select(suffix => CnpgClusterName(values) + suffix)
+            .SelectMany(service => new[] { service, $"{service}.{ns}", $"{service}.{ns}.svc", $"{service}.{ns}.svc.{clusterDomain}" })
+            .ToHashSet(StringComparer.Ordinal);
 
     /// <summary>The data of the `-app` Secret the operator will create for the committed cluster values.</summary>
     public static IReadOnlyDictionary<string, string> CnpgAppSecret(HelmValues values)

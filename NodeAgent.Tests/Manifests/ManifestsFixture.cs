@@ -8,12 +8,15 @@ public sealed class ManifestsFixture
     public const string ServiceMonitorOverlay = "aspirate-output/overlay-servicemonitor";
     public const string ServiceMonitorComponent = "aspirate-output/components/servicemonitor";
     public const string NonRootComponent = "aspirate-output/components/non-root";
+    public const string PodMonitorComponent = "aspirate-output/components/podmonitor";
 
     private readonly Lazy<RenderedManifests> _cnpg = new(() => new RenderedManifests(Overlay, Kustomize.Render(Overlay)));
     private readonly Lazy<RenderedManifests> _bitnami = new(() => new RenderedManifests(BitnamiOverlay, Kustomize.Render(BitnamiOverlay)));
     private readonly Lazy<RenderedManifests> _serviceMonitor = new(() => new RenderedManifests(ServiceMonitorOverlay, Kustomize.Render(ServiceMonitorOverlay)));
     private readonly Lazy<RenderedManifests> _nonRoot = new(() => new RenderedManifests(
         "overlay + components/non-root", Kustomize.RenderComposition([Overlay], [NonRootComponent])));
+    private readonly Lazy<RenderedManifests> _podMonitor = new(() => new RenderedManifests(
+        "overlay + components/podmonitor", Kustomize.RenderComposition([Overlay], [PodMonitorComponent])));
 
     /// <summary>The default: aspirate-output/overlay, with PostgreSQL from CloudNativePG.</summary>
     public RenderedManifests Cnpg => _cnpg.Value;
@@ -24,12 +27,15 @@ public sealed class ManifestsFixture
 
     public RenderedManifests NonRoot => _nonRoot.Value;
 
+    public RenderedManifests WithPodMonitor => _podMonitor.Value;
+
     public RenderedManifests Get(string name) => name switch
     {
         nameof(Cnpg) => Cnpg,
         nameof(Bitnami) => Bitnami,
         nameof(WithServiceMonitor) => WithServiceMonitor,
         nameof(NonRoot) => NonRoot,
+        nameof(WithPodMonitor) => WithPodMonitor,
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown rendering"),
     };
 }

@@ -7,8 +7,13 @@ namespace NodeAgent.Tests.Manifests;
 public sealed class RenderedManifests
 {
     public const string AgentName = "nodeagent";
+    public const string MigrationJobName = "nodeagent-migrate";
 
-    private static readonly Dictionary<string, Type> ExtraTypes = new() { [ServiceMonitor.TypeKey] = typeof(ServiceMonitor) };
+    private static readonly Dictionary<string, Type> ExtraTypes = new()
+    {
+        [ServiceMonitor.TypeKey] = typeof(ServiceMonitor),
+        [PodMonitor.TypeKey] = typeof(PodMonitor),
+    };
 
     public RenderedManifests(string name, string text)
     {
@@ -45,14 +50,23 @@ public sealed class RenderedManifests
 
     public V1Service AgentService => Single<V1Service>(AgentName);
 
+    /// <summary>The Job that applies the schema migrations with the owner's role (overlay/migrate-job.yaml).</summary>
+    public V1Job MigrationJob => Single<V1Job>(MigrationJobName);
+
+    public V1Container MigrationContainer => Assert.Single(MigrationJob.Spec.Template.Spec.Containers);
+
     /// <summary>
     /// The environment the agent's process sees, as the kubelet builds it: the ConfigMaps of envFrom in order, then
     /// env entries (which win). Values that come from elsewhere are resolved by <paramref name="resolve"/>.
     /// </summary>
-    public IReadOnlyDictionary<string, string> AgentEnvironment(Func<V1EnvVarSource, string> resolve)
+    public IReadOnlyDictionary<string, string> AgentEnvironment(Func<V1EnvVarSource, string> resolve) =>
+        ContainerEnvironment(AgentContainer, resolve);
+
+    /// <summary>The environment of any rendered container, built as <see cref="AgentEnvironment"/> builds the agent's.</summary>
+    public IReadOnlyDictionary<string, string> ContainerEnvironment(V1Container container, Func<V1EnvVarSource, string> resolve)
     {
         var environment = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var source in AgentContainer.EnvFrom ?? [])
+        foreach (var source in container.EnvFrom ?? [])
         {
             Assert.Null(source.SecretRef); // credentials come as single secretKeyRef values, never a whole Secret
             var configMap = Single<V1ConfigMap>(Assert.IsType<V1ConfigMapEnvSource>(source.ConfigMapRef).Name);
@@ -62,7 +76,7 @@ public sealed class RenderedManifests
             }
         }
 
-        foreach (var variable in AgentContainer.Env ?? [])
+        foreach (var variable in container.Env ?? [])
         {
             environment[variable.Name] = variable.ValueFrom is null ? variable.Value ?? "" : resolve(variable.ValueFrom);
         }
@@ -119,4 +133,11 @@ public sealed class RenderedManifests
             }
         }
     }
+}
+
+/// <summary>Label and annotation look-ups on the models' IDictionary maps (which may be null).</summary>
+internal static class LabelMaps
+{
+    public static string? ValueOrNull(this IDictionary<string, string>? map, string key) =>
+        map is not null && map.TryGetValue(key, out var value) ? value : null;
 }
