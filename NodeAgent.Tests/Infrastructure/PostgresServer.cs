@@ -15,7 +15,10 @@ public sealed class PostgresServer : IAsyncDisposable
     private static readonly Lazy<Task<PostgresServer>> SharedServer = new(async () =>
     {
         var server = await StartAsync();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        // The test host may be ended before a ProcessExit handler finishes deleting a cluster of 100+ MB, so a
+        // detached reaper waits for this process to end, then stops the server (if it still runs) and deletes it all.
+        server.ReapWhenThisProcessExits();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.StopServerAsync().GetAwaiter().GetResult();
         return server;
     });
 
@@ -103,6 +106,25 @@ public sealed class PostgresServer : IAsyncDisposable
         catch (IOException)
         {
         }
+    }
+
+    private void ReapWhenThisProcessExits()
+    {
+        var stop = Environment.UserName == "root"
+            ? $"runuser -u postgres -- \"{ServerTool("pg_ctl")}\""
+            : $"\"{ServerTool("pg_ctl")}\"";
+        var script = $"""
+            while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 0.5; done
+            {stop} -D "{DataDirectory}" -m immediate -w stop >/dev/null 2>&1
+            rm -rf "{_directory}"
+            """;
+        var start = new ProcessStartInfo("setsid") { RedirectStandardOutput = false, RedirectStandardError = false };
+        foreach (var argument in new[] { "/bin/sh", "-c", script })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var reaper = Process.Start(start);
     }
 
     private static int FreePort()
