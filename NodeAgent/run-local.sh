@@ -22,18 +22,7 @@ fi
 dotnet run --project "$root/NodeAgent" -c Release -- \
   --Agent:RunOnce=true --Agent:MountPath="$target" --Agent:NodeName="${AGENT_NODE_NAME:-$(hostname)}"
 
-# The verification query of the original assignment, on the agent's own database: the usual Npgsql
-# keywords (Host/Server, Port, Database, Username/User ID, Password), in any case, are understood.
-eval "$(python3 - "$ConnectionStrings__monitordb" <<'PY'
-import shlex, sys
-aliases = {"host": "PGHOST", "server": "PGHOST", "port": "PGPORT", "database": "PGDATABASE", "db": "PGDATABASE",
-           "username": "PGUSER", "user id": "PGUSER", "userid": "PGUSER", "user": "PGUSER", "uid": "PGUSER",
-           "password": "PGPASSWORD", "pwd": "PGPASSWORD"}
-for part in sys.argv[1].split(";"):
-    key, _, value = part.partition("=")
-    name = aliases.get(key.strip().lower())
-    if name:
-        print(f"export {name}={shlex.quote(value.strip().strip(chr(39)).strip(chr(34)))}")
-PY
-)"
+# The verification query of the original assignment, on the agent's own database (libpq-env.py turns the
+# connection string into PG* variables, quoted values and all).
+eval "$(python3 "$here/libpq-env.py" "$ConnectionStrings__monitordb")"
 psql -P pager=off -c 'SELECT * FROM file_monitor ORDER BY CollectedAt DESC LIMIT 4;'
