@@ -109,4 +109,102 @@ public sealed class ScanSpoolTests : IDisposable
         Assert.NotEqual(scans[0].ScanId, oldest!.ScanId);
         Assert.True(spool.Count < 4);
     }
+
+    [Fact]
+    public void The_scan_about_to_be_taken_counts_against_the_capacity()
+    {
+        _tree.File("a");
+        var spool = Spool(2);
+        var first = StoreHarness.Scan(_tree.Root);
+        var second = StoreHarness.Scan(_tree.Root);
+        spool.Add(first);
+        spool.Add(second);
+
+        Assert.True(spool.TryReserve(expectedWeight: 1));
+
+        Assert.Equal(1, spool.Count);
+        Assert.True(spool.TryPeek(out var oldest));
+        Assert.Equal(second.ScanId, oldest!.ScanId);
+    }
+
+    [Fact]
+    public void The_scan_about_to_be_taken_counts_against_the_entry_bound_at_the_size_of_the_previous_one()
+    {
+        _tree.Populate(9);
+        var spool = Spool(100, maxEntries: 15);
+        var waiting = StoreHarness.Scan(_tree.Root);
+        spool.Add(waiting);
+        var held = spool.Weight;
+
+        Assert.True(spool.TryReserve(expectedWeight: held));
+
+        // Ten entries waiting and ten expected would pass fifteen: the waiting scan makes room.
+        Assert.Equal(0, spool.Count);
+        Assert.Equal(0, spool.Weight);
+    }
+
+    [Fact]
+    public async Task No_scan_is_taken_while_the_scan_being_stored_fills_the_bounds()
+    {
+        _tree.Populate(9);
+        var spool = Spool(100, maxEntries: 15);
+        var storing = StoreHarness.Scan(_tree.Root);
+        spool.Add(storing);
+        Assert.Same(storing, await spool.PeekAsync(default));
+
+        Assert.False(spool.TryReserve(expectedWeight: storing.Result.Snapshot.Count));
+        Assert.Equal(1, spool.Count);
+    }
+
+    [Fact]
+    public async Task A_scan_waiting_to_be_retried_is_dropped_to_make_room_for_the_next()
+    {
+        _tree.Populate(9);
+        var spool = Spool(100, maxEntries: 15);
+        var failed = StoreHarness.Scan(_tree.Root);
+        spool.Add(failed);
+        spool.Retry(await spool.PeekAsync(default));
+
+        Assert.True(spool.TryReserve(expectedWeight: failed.Result.Snapshot.Count));
+        Assert.Equal(0, spool.Count);
+    }
+
+    [Fact]
+    public async Task What_the_spool_holds_never_exceeds_its_bounds_whatever_arrives()
+    {
+        const int MaxEntries = 40;
+        var spool = Spool(4, maxEntries: MaxEntries);
+        var random = new Random(7);
+        long expected = 0;
+        for (var round = 0; round < 60; round++)
+        {
+            _tree.File($"r{round}/f");
+            _tree.Populate(random.Next(1, 15));
+            if (spool.TryReserve(expected))
+            {
+                Assert.True(spool.Count + 1 <= 4);
+                Assert.True(spool.Weight + expected <= MaxEntries || spool.Count == 0, $"{spool.Weight} + {expected} held");
+                var scan = StoreHarness.Scan(_tree.Root);
+                expected = scan.Result.Snapshot.Count;
+                spool.Add(scan);
+            }
+
+            Assert.True(spool.Count <= 4);
+            Assert.True(spool.Weight <= MaxEntries || spool.Count == 1, $"{spool.Weight} entries held in {spool.Count} scans");
+            if (random.Next(3) == 0 && spool.TryPeek(out var next))
+            {
+                if (random.Next(2) == 0)
+                {
+                    spool.Complete(next!);
+                }
+                else
+                {
+                    spool.Retry(next!);
+                }
+            }
+
+            await Task.Yield();
+        }
+    }
 }
+

@@ -11,6 +11,7 @@ internal sealed partial class ScanLoop(
     InventorySettings settings,
     InventoryCollector collector,
     Spool<ScanRecord> spool,
+    DeliveryOutcomes<ScanRecord> outcomes,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<ScanLoop> logger) : BackgroundService
@@ -23,24 +24,36 @@ internal sealed partial class ScanLoop(
         }
 
         using var timer = new PeriodicTimer(settings.ScanInterval, time);
+        long expectedEntries = 0;
         do
         {
+            // The scan about to be taken counts against the spool's bounds, at the size of the previous one.
+            if (!spool.TryReserve(expectedEntries))
+            {
+                outcomes.NotCollected(spool.Limits);
+                continue;
+            }
+
             try
             {
                 var scan = await Task.Run(() => collector.Collect(stoppingToken), stoppingToken);
+                expectedEntries = scan.Result.Snapshot.Count;
                 spool.Add(scan);
             }
             catch (MountPathException e)
             {
+                spool.CancelReservation();
                 LogScanFailed(logger, e.Message);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
                 // A scan interrupted by shutdown is discarded whole; nothing of it was stored.
+                spool.CancelReservation();
                 return;
             }
             catch (Exception e)
             {
+                spool.CancelReservation();
                 // Whatever one scan met, the next one is taken on time.
                 LogScanError(logger, e);
             }

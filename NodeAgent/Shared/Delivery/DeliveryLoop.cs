@@ -62,6 +62,7 @@ public sealed partial class DeliveryLoop<T>(
             catch (Exception e)
             {
                 failures++;
+                spool.Retry(record);
                 outcomes.WillRetry(e);
                 var delay = retry.NextDelay(failures);
                 LogStoreFailed(logger, kind.Noun, settings.DatabaseDescription, RetryPolicy.Describe(e), spool.Count, kind.Plural, delay.TotalSeconds);

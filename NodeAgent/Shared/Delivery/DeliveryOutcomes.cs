@@ -32,6 +32,13 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
         LogDropped(logger, limits.Capacity, kind.Plural, limits.MaxWeight, kind.WeightUnit, kind.Describe(record));
     }
 
+    /// <summary>A record was not collected because the spool had no room for it (the record being stored fills it).</summary>
+    public void NotCollected(SpoolLimits limits)
+    {
+        counters.Outcomes.Add(1, DroppedTag);
+        LogNotCollected(logger, limits.Capacity, kind.Plural, limits.MaxWeight, kind.WeightUnit, kind.Noun);
+    }
+
     /// <summary>The record could not be collected at all (the caller logs why).</summary>
     public void FailedToCollect(Exception error)
     {
@@ -57,6 +64,10 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Spool full (at most {Capacity} {Records} and {MaxWeight} {WeightUnit}): dropped {Record} without storing it")]
     private static partial void LogDropped(ILogger logger, int capacity, string records, long maxWeight, string weightUnit, string record);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Spool full (at most {Capacity} {Records} and {MaxWeight} {WeightUnit}, counting the one being stored): no {Record} taken this time")]
+    private static partial void LogNotCollected(ILogger logger, int capacity, string records, long maxWeight, string weightUnit, string record);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Gave up storing {Record}: {Reason}")]
     private static partial void LogGivenUp(ILogger logger, string record, string reason);

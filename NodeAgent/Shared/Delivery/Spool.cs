@@ -1,10 +1,13 @@
 namespace NodeAgent.Shared.Delivery;
 
 /// <summary>
-/// Records taken but not yet stored, oldest first, held in memory while the database cannot be reached. Bounded by
-/// <see cref="SpoolLimits.Capacity"/> records and by <see cref="SpoolLimits.MaxWeight"/> held in distinct shared parts
-/// (consecutive unchanged scans share one list, so they cost a few hundred bytes each); past either bound the oldest
-/// waiting record is dropped, logged and counted (never the one being stored, nor the newest).
+/// Records taken but not yet stored, oldest first, held in memory while the database cannot be reached. The bounds
+/// (<see cref="SpoolLimits.Capacity"/> records, <see cref="SpoolLimits.MaxWeight"/> in distinct shared parts:
+/// consecutive unchanged scans share one list) are hard: they count every record in memory, the one being collected
+/// (reserved at the weight of the previous one), the one being stored and the ones waiting. To stay within them the
+/// oldest waiting record is dropped (logged and counted); a record being stored at that moment is never dropped, so
+/// when it alone leaves no room, the new record is dropped (or not collected at all). The one exception: with nothing
+/// else held, a single record larger than the weight bound is still accepted, since it could otherwise never be stored.
 /// </summary>
 public sealed class Spool<T> where T : class
 {
@@ -15,8 +18,9 @@ public sealed class Spool<T> where T : class
     private readonly SpoolLimits _limits;
     private readonly RecordKind<T> _kind;
     private readonly DeliveryOutcomes<T> _outcomes;
-    private T? _inFlight;
+    private T? _storing;
     private long _weight;
+    private long? _reserved;
 
     public Spool(SpoolLimits limits, RecordKind<T> kind, DeliveryOutcomes<T> outcomes)
     {
@@ -25,6 +29,9 @@ public sealed class Spool<T> where T : class
         _outcomes = outcomes;
     }
 
+    public SpoolLimits Limits => _limits;
+
+    /// <summary>Records held: waiting and being stored.</summary>
     public int Count
     {
         get
@@ -36,7 +43,7 @@ public sealed class Spool<T> where T : class
         }
     }
 
-    /// <summary>The weight of the distinct shared parts that waiting records hold.</summary>
+    /// <summary>The weight of the distinct shared parts that held records hold.</summary>
     public long Weight
     {
         get
@@ -48,40 +55,61 @@ public sealed class Spool<T> where T : class
         }
     }
 
+    /// <summary>
+    /// Makes room for a record about to be collected, expected to weigh <paramref name="expectedWeight"/>, by dropping
+    /// the oldest waiting records. Returns false when there is no room even so (the record being stored fills the
+    /// bounds): the caller should not collect now. Until <see cref="Add"/> or <see cref="CancelReservation"/>, the
+    /// reservation counts against the bounds.
+    /// </summary>
+    public bool TryReserve(long expectedWeight)
+    {
+        lock (_lock)
+        {
+            expectedWeight = Math.Max(0, expectedWeight);
+            if (!MakeRoom(1, expectedWeight))
+            {
+                return false;
+            }
+
+            _reserved = expectedWeight;
+            return true;
+        }
+    }
+
+    public void CancelReservation()
+    {
+        lock (_lock)
+        {
+            _reserved = null;
+        }
+    }
+
+    /// <summary>Adds a collected record (ending its reservation), dropping the oldest waiting ones, or itself, to stay within the bounds.</summary>
     public void Add(T record)
     {
         lock (_lock)
         {
+            _reserved = null;
             if (_pending.Last?.Value is { } previous)
             {
                 record = _kind.ShareWithPrevious(previous, record);
             }
 
+            var added = _sharedUses.ContainsKey(_kind.SharedPart(record)) ? 0 : _kind.Weight(record);
+            if (!MakeRoom(1, added))
+            {
+                _outcomes.Dropped(record, _limits);
+                return;
+            }
+
             Retain(record);
             _pending.AddLast(record);
-            while (_pending.Count > _limits.Capacity || (_weight > _limits.MaxWeight && _pending.Count > 1))
-            {
-                var victim = _pending.First!;
-                if (ReferenceEquals(victim.Value, _inFlight))
-                {
-                    victim = victim.Next!;
-                }
-
-                if (victim == _pending.Last)
-                {
-                    break;
-                }
-
-                _pending.Remove(victim);
-                Release(victim.Value);
-                _outcomes.Dropped(victim.Value, _limits);
-            }
         }
 
         _signal.Release();
     }
 
-    /// <summary>Waits for the oldest waiting record and returns it without removing it.</summary>
+    /// <summary>Waits for the oldest waiting record and returns it, now being stored, without removing it.</summary>
     public async Task<T> PeekAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -90,7 +118,7 @@ public sealed class Spool<T> where T : class
             {
                 if (_pending.First is { } first)
                 {
-                    _inFlight = first.Value;
+                    _storing = first.Value;
                     return first.Value;
                 }
             }
@@ -103,8 +131,20 @@ public sealed class Spool<T> where T : class
     {
         lock (_lock)
         {
-            record = _inFlight = _pending.First?.Value;
+            record = _storing = _pending.First?.Value;
             return record is not null;
+        }
+    }
+
+    /// <summary>An attempt to store the record failed: it waits again (and may be dropped to make room) until the next attempt.</summary>
+    public void Retry(T record)
+    {
+        lock (_lock)
+        {
+            if (ReferenceEquals(_storing, record))
+            {
+                _storing = null;
+            }
         }
     }
 
@@ -113,9 +153,9 @@ public sealed class Spool<T> where T : class
     {
         lock (_lock)
         {
-            if (ReferenceEquals(_inFlight, record))
+            if (ReferenceEquals(_storing, record))
             {
-                _inFlight = null;
+                _storing = null;
             }
 
             if (_pending.Remove(record))
@@ -123,6 +163,37 @@ public sealed class Spool<T> where T : class
                 Release(record);
             }
         }
+    }
+
+    /// <summary>
+    /// Drops the oldest records not being stored until <paramref name="records"/> more records weighing
+    /// <paramref name="weight"/> (plus any reservation) fit. With nothing else held, anything fits.
+    /// </summary>
+    private bool MakeRoom(int records, long weight)
+    {
+        bool Fits() =>
+            _pending.Count + records + (_reserved is null ? 0 : 1) <= _limits.Capacity
+            && _weight + weight + (_reserved ?? 0) <= _limits.MaxWeight;
+
+        while (!Fits())
+        {
+            var victim = _pending.First;
+            if (victim is not null && ReferenceEquals(victim.Value, _storing))
+            {
+                victim = victim.Next;
+            }
+
+            if (victim is null)
+            {
+                return _pending.Count == 0 && _reserved is null;
+            }
+
+            _pending.Remove(victim);
+            Release(victim.Value);
+            _outcomes.Dropped(victim.Value, _limits);
+        }
+
+        return true;
     }
 
     private void Retain(T record)
