@@ -10,16 +10,18 @@ namespace NodeAgent.Shared.Configuration;
 /// </summary>
 public sealed class SettingsSection(IConfiguration configuration, string path)
 {
+    private readonly IConfiguration _configuration = configuration ?? throw new ArgumentNullException(nameof(configuration));
+
     public string Path => path;
 
     /// <summary>The raw value (null when not set), with the key it came from.</summary>
     public (string? Value, string Key) Raw(string key, string? alias = null)
     {
         var full = $"{path}:{key}";
-        var value = configuration[full];
-        if (value is null && alias is not null && configuration[alias] is { } old)
+        var value = _configuration[full];
+        if (string.IsNullOrWhiteSpace(value) && alias is not null && !string.IsNullOrWhiteSpace(_configuration[alias]))
         {
-            return (old, alias);
+            return (_configuration[alias], alias);
         }
 
         return (value, full);
@@ -35,7 +37,8 @@ public sealed class SettingsSection(IConfiguration configuration, string path)
             return fallback;
         }
 
-        if (!System.TimeSpan.TryParse(raw, CultureInfo.InvariantCulture, out var value))
+        // A bare number ("60") would parse as days: a time span must say hh:mm:ss.
+        if (!raw.Contains(':', StringComparison.Ordinal) || !System.TimeSpan.TryParse(raw, CultureInfo.InvariantCulture, out var value))
         {
             throw new AgentConfigurationException($"{from} '{raw}' is not a time span (expected hh:mm:ss, e.g. 00:01:00).");
         }
