@@ -25,15 +25,18 @@ internal sealed partial class ScanLoop(
 
         using var timer = new PeriodicTimer(settings.ScanInterval, time);
         long expectedEntries = 0;
+        var skipping = false;
         do
         {
             // The scan about to be taken counts against the spool's bounds, at the size of the previous one.
             if (!spool.TryReserve(expectedEntries))
             {
-                outcomes.NotCollected(spool.Limits);
+                outcomes.NotCollected(spool.Limits, firstInARow: !skipping);
+                skipping = true;
                 continue;
             }
 
+            skipping = false;
             try
             {
                 var scan = await Task.Run(() => collector.Collect(stoppingToken), stoppingToken);

@@ -32,11 +32,17 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
         LogDropped(logger, limits.Capacity, kind.Plural, limits.MaxWeight, kind.WeightUnit, kind.Describe(record));
     }
 
-    /// <summary>A record was not collected because the spool had no room for it (the record being stored fills it).</summary>
-    public void NotCollected(SpoolLimits limits)
+    /// <summary>
+    /// A record was not collected because the spool had no room for it (what it holds is being stored, or has not been
+    /// tried yet): counted each time, logged at the first of a run of them.
+    /// </summary>
+    public void NotCollected(SpoolLimits limits, bool firstInARow)
     {
         counters.Outcomes.Add(1, DroppedTag);
-        LogNotCollected(logger, limits.Capacity, kind.Plural, limits.MaxWeight, kind.WeightUnit, kind.Noun);
+        if (firstInARow)
+        {
+            LogNotCollected(logger, limits.Capacity, kind.Plural, limits.MaxWeight, kind.WeightUnit, kind.Plural);
+        }
     }
 
     /// <summary>The record could not be collected at all (the caller logs why).</summary>
@@ -66,8 +72,8 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
     private static partial void LogDropped(ILogger logger, int capacity, string records, long maxWeight, string weightUnit, string record);
 
     [LoggerMessage(Level = LogLevel.Warning,
-        Message = "Spool full (at most {Capacity} {Records} and {MaxWeight} {WeightUnit}, counting the one being stored): no {Record} taken this time")]
-    private static partial void LogNotCollected(ILogger logger, int capacity, string records, long maxWeight, string weightUnit, string record);
+        Message = "Spool full (at most {Capacity} {Records} and {MaxWeight} {WeightUnit}, counting the one to be taken): no new {Taken} taken until what waits is stored")]
+    private static partial void LogNotCollected(ILogger logger, int capacity, string records, long maxWeight, string weightUnit, string taken);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Gave up storing {Record}: {Reason}")]
     private static partial void LogGivenUp(ILogger logger, string record, string reason);

@@ -5,15 +5,18 @@ namespace NodeAgent.Shared.Delivery;
 /// (<see cref="SpoolLimits.Capacity"/> records, <see cref="SpoolLimits.MaxWeight"/> in distinct shared parts:
 /// consecutive unchanged scans share one list) are hard: they count every record in memory, the one being collected
 /// (reserved at the weight of the previous one), the one being stored and the ones waiting. To stay within them the
-/// oldest waiting record is dropped (logged and counted); a record being stored at that moment is never dropped, so
-/// when it alone leaves no room, the new record is dropped (or not collected at all). The one exception: with nothing
-/// else held, a single record larger than the weight bound is still accepted, since it could otherwise never be stored.
+/// oldest waiting record is dropped (logged and counted). A record being stored at that moment is never dropped; nor,
+/// to make room for a record not yet collected, is one the store loop has not tried yet (while the database answers,
+/// storing what was collected comes before collecting more): then the next record is not collected this time. The
+/// one exception: with nothing else held, a single record larger than the weight bound is still accepted, since it
+/// could otherwise never be stored.
 /// </summary>
 public sealed class Spool<T> where T : class
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<T> _pending = new();
     private readonly Dictionary<object, int> _sharedUses = new(ReferenceEqualityComparer.Instance);
+    private readonly HashSet<T> _retried = new(ReferenceEqualityComparer.Instance);
     private readonly SemaphoreSlim _signal = new(0);
     private readonly SpoolLimits _limits;
     private readonly RecordKind<T> _kind;
@@ -66,7 +69,7 @@ public sealed class Spool<T> where T : class
         lock (_lock)
         {
             expectedWeight = Math.Max(0, expectedWeight);
-            if (!MakeRoom(1, expectedWeight))
+            if (!MakeRoom(1, expectedWeight, onlyRetried: true))
             {
                 return false;
             }
@@ -96,7 +99,7 @@ public sealed class Spool<T> where T : class
             }
 
             var added = _sharedUses.ContainsKey(_kind.SharedPart(record)) ? 0 : _kind.Weight(record);
-            if (!MakeRoom(1, added))
+            if (!MakeRoom(1, added, onlyRetried: false))
             {
                 _outcomes.Dropped(record, _limits);
                 return;
@@ -145,6 +148,11 @@ public sealed class Spool<T> where T : class
             {
                 _storing = null;
             }
+
+            if (_pending.Contains(record))
+            {
+                _retried.Add(record);
+            }
         }
     }
 
@@ -166,10 +174,11 @@ public sealed class Spool<T> where T : class
     }
 
     /// <summary>
-    /// Drops the oldest records not being stored until <paramref name="records"/> more records weighing
-    /// <paramref name="weight"/> (plus any reservation) fit. With nothing else held, anything fits.
+    /// Drops the oldest records not being stored (with <paramref name="onlyRetried"/>, only those the store loop has
+    /// already failed to store) until <paramref name="records"/> more records weighing <paramref name="weight"/> (plus
+    /// any reservation) fit. With nothing else held, anything fits.
     /// </summary>
-    private bool MakeRoom(int records, long weight)
+    private bool MakeRoom(int records, long weight, bool onlyRetried)
     {
         bool Fits() =>
             _pending.Count + records + (_reserved is null ? 0 : 1) <= _limits.Capacity
@@ -178,7 +187,7 @@ public sealed class Spool<T> where T : class
         while (!Fits())
         {
             var victim = _pending.First;
-            if (victim is not null && ReferenceEquals(victim.Value, _storing))
+            while (victim is not null && (ReferenceEquals(victim.Value, _storing) || (onlyRetried && !_retried.Contains(victim.Value))))
             {
                 victim = victim.Next;
             }
@@ -212,6 +221,7 @@ public sealed class Spool<T> where T : class
 
     private void Release(T record)
     {
+        _retried.Remove(record);
         var shared = _kind.SharedPart(record);
         var uses = _sharedUses[shared] - 1;
         if (uses == 0)
