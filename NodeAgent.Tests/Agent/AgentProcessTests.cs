@@ -13,21 +13,8 @@ public sealed class AgentProcessTests : IDisposable
 
     public void Dispose() => _tree.Dispose();
 
-    private Dictionary<string, string?> Environment(string? connectionString, params (string Key, string? Value)[] more)
-    {
-        var environment = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__monitordb"] = connectionString,
-            ["Agent__NodeName"] = "node-under-test",
-            ["Agent__MountPath"] = _tree.Root,
-        };
-        foreach (var (key, value) in more)
-        {
-            environment[key] = value;
-        }
-
-        return environment;
-    }
+    private Dictionary<string, string?> Environment(string? connectionString, params (string Key, string? Value)[] more) =>
+        AgentProcess.AgentEnvironment(connectionString, _tree.Root, more);
 
     [Fact]
     public async Task RunOnce_scans_stores_logs_one_saved_line_and_exits_zero()

@@ -14,13 +14,7 @@ public sealed class HealthTests : IDisposable
     public void Dispose() => _tree.Dispose();
 
     private AgentProcess StartAgent(string connectionString, int port) => AgentProcess.Start(
-        new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__monitordb"] = connectionString,
-            ["Agent__NodeName"] = "node-under-test",
-            ["Agent__MountPath"] = _tree.Root,
-            ["Agent__Inventory__ScanInterval"] = "00:00:01",
-        },
+        AgentProcess.AgentEnvironment(connectionString, _tree.Root, ("Agent__Inventory__ScanInterval", "00:00:01")),
         $"--urls=http://127.0.0.1:{port}");
 
     /// <summary>Polls /health until its inventory entry has <paramref name="status"/>; returns the whole report.</summary>

@@ -13,21 +13,8 @@ public sealed class StartupTests : IDisposable
 
     public void Dispose() => _tree.Dispose();
 
-    private Dictionary<string, string?> Environment(string? connectionString = "Host=127.0.0.1;Port=1;Database=x;Username=y", params (string Key, string? Value)[] more)
-    {
-        var environment = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__monitordb"] = connectionString,
-            ["Agent__NodeName"] = "node-under-test",
-            ["Agent__MountPath"] = _tree.Root,
-        };
-        foreach (var (key, value) in more)
-        {
-            environment[key] = value;
-        }
-
-        return environment;
-    }
+    private Dictionary<string, string?> Environment(string? connectionString = "Host=127.0.0.1;Port=1;Database=x;Username=y", params (string Key, string? Value)[] more) =>
+        AgentProcess.AgentEnvironment(connectionString, _tree.Root, more);
 
     [Theory]
     [InlineData("--help")]

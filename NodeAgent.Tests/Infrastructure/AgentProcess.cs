@@ -35,6 +35,23 @@ public sealed class AgentProcess : IAsyncDisposable
 
     public int ExitCode => _process.ExitCode;
 
+    /// <summary>The environment of an agent under test: its database, node "node-under-test", its directory, and more.</summary>
+    public static Dictionary<string, string?> AgentEnvironment(string? connectionString, string mountPath, params (string Key, string? Value)[] more)
+    {
+        var environment = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__monitordb"] = connectionString,
+            ["Agent__NodeName"] = "node-under-test",
+            ["Agent__MountPath"] = mountPath,
+        };
+        foreach (var (key, value) in more)
+        {
+            environment[key] = value;
+        }
+
+        return environment;
+    }
+
     public static AgentProcess Start(IDictionary<string, string?> environment, params string[] arguments) =>
         StartAs(runAs: null, environment, arguments);
 

@@ -31,19 +31,4 @@ public sealed class PodMonitorSpec
     public string? JobLabel { get; set; }
 }
 
-public sealed class PodMetricsEndpoint
-{
-    public string? Port { get; set; }
-
-    public string? Path { get; set; }
-
-    public string? Scheme { get; set; }
-
-    public string? Interval { get; set; }
-
-    public string? ScrapeTimeout { get; set; }
-
-    public List<RelabelConfig> Relabelings { get; set; } = [];
-
-    public List<RelabelConfig> MetricRelabelings { get; set; } = [];
-}
+public sealed class PodMetricsEndpoint : MetricsEndpoint;

@@ -38,11 +38,15 @@ public sealed class NamespaceSelector
     public List<string> MatchNames { get; set; } = [];
 }
 
-public sealed class ServiceMonitorEndpoint
+public sealed class ServiceMonitorEndpoint : MetricsEndpoint
+{
+    public string? TargetPort { get; set; }
+}
+
+/// <summary>What a ServiceMonitor's endpoint and a PodMonitor's podMetricsEndpoint have in common.</summary>
+public abstract class MetricsEndpoint
 {
     public string? Port { get; set; }
-
-    public string? TargetPort { get; set; }
 
     public string? Path { get; set; }
 
