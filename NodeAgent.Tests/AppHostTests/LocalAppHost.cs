@@ -142,4 +142,32 @@ public sealed class LocalAppHost : IAsyncLifetime
             .SelectMany(scopeSpans => scopeSpans.GetProperty("spans").EnumerateArray())
             .Select(span => span.GetProperty("name").GetString()!)];
     }
+
+    /// <summary>The messages of the structured logs the dashboard holds for one resource (none yet: empty).</summary>
+    public static async Task<IReadOnlyList<string>> LogMessagesAsync(HttpClient dashboard, string resource, CancellationToken ct)
+    {
+        using var response = await dashboard.GetAsync(new Uri($"/api/telemetry/logs?resource={Uri.EscapeDataString(resource)}&limit=1000", UriKind.Relative), ct);
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return [];
+        }
+
+        response.EnsureSuccessStatusCode();
+        using var document = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
+        return [.. document.RootElement.GetProperty("data").GetProperty("resourceLogs").EnumerateArray()
+            .SelectMany(resourceLogs => resourceLogs.GetProperty("scopeLogs").EnumerateArray())
+            .SelectMany(scopeLogs => scopeLogs.GetProperty("logRecords").EnumerateArray())
+            .Select(record => record.TryGetProperty("body", out var body) ? body.ToString() : "")];
+    }
+
+    /// <summary>Whether the dashboard has received metrics from the resource.</summary>
+    public static async Task<bool> HasMetricsAsync(HttpClient dashboard, string resource, CancellationToken ct)
+    {
+        using var response = await dashboard.GetAsync(new Uri("/api/telemetry/resources", UriKind.Relative), ct);
+        response.EnsureSuccessStatusCode();
+        using var document = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
+        return document.RootElement.EnumerateArray().Any(r =>
+            r.GetProperty("name").GetString() == resource && r.TryGetProperty("hasMetrics", out var has) && has.GetBoolean());
+    }
 }
+

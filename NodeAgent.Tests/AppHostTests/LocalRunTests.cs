@@ -71,6 +71,26 @@ public sealed class LocalRunTests(LocalAppHost host) : IClassFixture<LocalAppHos
     }
 
     [Fact]
+    public async Task Logs_and_metrics_of_both_nodes_reach_the_dashboard()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        using var dashboard = host.CreateDashboardClient();
+
+        foreach (var node in LocalAppHost.Nodes)
+        {
+            while (!(await LocalAppHost.LogMessagesAsync(dashboard, node, cts.Token)).Any(m => m.Contains("Successfully saved data", StringComparison.Ordinal)))
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cts.Token);
+            }
+
+            while (!await LocalAppHost.HasMetricsAsync(dashboard, node, cts.Token))
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cts.Token);
+            }
+        }
+    }
+
+    [Fact]
     public async Task A_node_restarted_by_the_orchestrator_stores_again()
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
