@@ -18,8 +18,7 @@ namespace NodeAgent.Inventory;
 public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
 {
     private const int MaxLoggedProblems = 10;
-    private static readonly int DirectoryOpenFlags = NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.ONoFollow
-        | NativeMethods.OCloseOnExec | NativeMethods.ONonBlock;
+    private static readonly int DirectoryOpenFlags = MountDirectory.DirectoryFlags | NativeMethods.ONoFollow;
 
     /// <summary>Deeper directories are recorded but not descended into (each level costs stack).</summary>
     public const int MaxDepth = 1024;

@@ -70,8 +70,7 @@ public static class AgentHost
 
             if (settings.RunOnce)
             {
-                oneShot.Logging.AddConfiguration(oneShot.Configuration.GetSection("Logging"));
-                ConfigureLogging(oneShot.Logging);
+                ConfigureLogging(oneShot.Logging, oneShot.Configuration);
                 Compose(oneShot, settings, AddCapabilities);
                 oneShot.Services.AddMetrics();
                 oneShot.Services.AddSingleton<RunOnceCommand>();
@@ -84,7 +83,7 @@ public static class AgentHost
             }
 
             var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
-            ConfigureLogging(builder.Logging);
+            ConfigureLogging(builder.Logging, configuration: null);
             builder.AddServiceDefaults();
             Compose(builder, settings, AddCapabilities);
             if (!Endpoints.AreConfigured(builder.Configuration))
@@ -109,17 +108,14 @@ public static class AgentHost
     private static void Compose(IHostApplicationBuilder builder, AgentSettings settings, Action<AgentBuilder> addCapabilities)
     {
         var services = builder.Services;
-        services.AddSingleton(settings);
-        services.AddSingleton(TimeProvider.System);
         services.AddSingleton<AgentDiagnostics>();
-        services.AddSingleton<RetryPolicy>();
         services.Configure<HostOptions>(options => options.ShutdownTimeout = ShutdownTimeout);
 
         // A run-once agent gets telemetry only when an OTLP endpoint is configured, so that a one-shot scan starts and
         // stops fast; the long-running agent always has it (and /metrics).
         var exportsOtlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         var withTelemetry = !settings.RunOnce || exportsOtlp;
-        builder.AddAgentDatabase(settings, withTelemetry);
+        AddStorage(builder, settings, withTelemetry);
         if (settings.RunOnce && exportsOtlp)
         {
             // The long-running agent gets this from AddServiceDefaults.
@@ -142,11 +138,8 @@ public static class AgentHost
     /// <summary><c>Agent:MigrateOnly=true</c>: the schema migrations of every capability, then exit.</summary>
     private static async Task<int> MigrateAsync(HostApplicationBuilder builder, AgentSettings settings)
     {
-        builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
-        ConfigureLogging(builder.Logging);
-        builder.AddAgentDatabase(settings, withTelemetry: false);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<RetryPolicy>();
+        ConfigureLogging(builder.Logging, builder.Configuration);
+        AddStorage(builder, settings, withTelemetry: false);
         using var host = builder.Build();
         var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         await host.StartAsync();
@@ -162,8 +155,23 @@ public static class AgentHost
         return ExitCodes.Failed;
     }
 
-    private static void ConfigureLogging(ILoggingBuilder logging)
+    /// <summary>What every mode that writes to PostgreSQL shares: the settings, the clock, the retry policy and the database.</summary>
+    private static void AddStorage(IHostApplicationBuilder builder, AgentSettings settings, bool withTelemetry)
     {
+        builder.Services.AddSingleton(settings);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<RetryPolicy>();
+        builder.AddAgentDatabase(settings, withTelemetry);
+    }
+
+    /// <param name="configuration">the Logging section's source, for the plain hosts (the web host reads it itself)</param>
+    private static void ConfigureLogging(ILoggingBuilder logging, IConfiguration? configuration)
+    {
+        if (configuration is not null)
+        {
+            logging.AddConfiguration(configuration.GetSection("Logging"));
+        }
+
         logging.AddSimpleConsole(options =>
         {
             options.SingleLine = true;

@@ -7,6 +7,9 @@ namespace NodeAgent.Shared.Native;
 /// <summary>The monitored directory (<c>Agent:MountPath</c>), opened as every capability opens it.</summary>
 internal static class MountDirectory
 {
+    /// <summary>How a directory is opened: read-only, never blocking, closed on exec. Walkers add O_NOFOLLOW below the mount.</summary>
+    public static readonly int DirectoryFlags = NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.OCloseOnExec | NativeMethods.ONonBlock;
+
     /// <summary>Checks at start that the monitored directory can be opened: a missing hostPath is the most common deployment mistake.</summary>
     /// <exception cref="MountPathException">it cannot, with a message that names it</exception>
     public static void Probe(string mountPath) => NativeMethods.Close(Open(mountPath));
@@ -19,8 +22,7 @@ internal static class MountDirectory
         int fd;
         fixed (byte* path = bytes)
         {
-            fd = NativeMethods.OpenAt(NativeMethods.AtFdCwd, path,
-                NativeMethods.OReadOnly | NativeMethods.ODirectory | NativeMethods.OCloseOnExec | NativeMethods.ONonBlock, 0);
+            fd = NativeMethods.OpenAt(NativeMethods.AtFdCwd, path, DirectoryFlags, 0);
         }
 
         if (fd >= 0)
