@@ -1,3 +1,4 @@
+using NodeAgent.Shared.Tree;
 using Microsoft.Extensions.Logging.Abstractions;
 using NodeAgent.Inventory;
 using NodeAgent.Shared.Database;

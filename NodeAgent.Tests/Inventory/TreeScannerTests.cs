@@ -1,3 +1,4 @@
+using NodeAgent.Shared.Tree;
 using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -16,7 +17,7 @@ public sealed class TreeScannerTests : IDisposable
 
     private ScanResult Scan() => _scanner.Scan(_tree.Root, CancellationToken.None);
 
-    private static Dictionary<string, int> Index(InventorySnapshot snapshot) =>
+    private static Dictionary<string, int> Index(TreeSnapshot snapshot) =>
         Enumerable.Range(0, snapshot.Count).ToDictionary(i => Encoding.UTF8.GetString(snapshot[i].PathBytes), i => i);
 
     [Fact]

@@ -1,3 +1,4 @@
+using NodeAgent.Shared.Tree;
 using Microsoft.Extensions.DependencyInjection;
 using NodeAgent.Shared.Hosting;
 
@@ -26,7 +27,6 @@ public static class InventoryAgentBuilderExtensions
         var settings = InventorySettings.Load(agent.Configuration);
         agent.Services.AddSingleton(settings);
         agent.Services.AddSingleton<InventoryMetrics>();
-        agent.Services.AddSingleton<TreeScanner>();
         agent.Services.AddSingleton<InventoryCollector>();
 
         return agent

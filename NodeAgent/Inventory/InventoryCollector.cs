@@ -1,3 +1,4 @@
+using NodeAgent.Shared.Tree;
 using System.Diagnostics;
 using NodeAgent.Shared.Configuration;
 using NodeAgent.Shared.Delivery;
@@ -6,7 +7,7 @@ using NodeAgent.Shared.Telemetry;
 namespace NodeAgent.Inventory;
 
 /// <summary>Takes one scan of the monitored directory, with its span and metrics.</summary>
-internal sealed class InventoryCollector(AgentSettings settings, TreeScanner scanner, InventoryMetrics metrics, DeliveryOutcomes<ScanRecord> outcomes, TimeProvider time)
+internal sealed class InventoryCollector(AgentSettings settings, TreeScanner scanner, InventoryMetrics metrics, DeliveryOutcomes<ScanRecord> outcomes, ScanFeed feed, TimeProvider time)
 {
     private readonly KeyValuePair<string, object?> _nodeTag = new("node", settings.NodeName);
 
@@ -28,6 +29,7 @@ internal sealed class InventoryCollector(AgentSettings settings, TreeScanner sca
             metrics.ScanDuration.Record(result.Duration.TotalSeconds, _nodeTag);
             metrics.ScanEntries.Record(result.Snapshot.Count, _nodeTag);
             outcomes.Collected();
+            feed.Publish(result, collectedAt);
             return new ScanRecord(Guid.CreateVersion7(collectedAt), settings.NodeName, settings.MountPath, collectedAt, result);
         }
         catch (Exception e) when (e is not OperationCanceledException)

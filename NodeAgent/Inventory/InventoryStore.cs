@@ -1,3 +1,4 @@
+using NodeAgent.Shared.Tree;
 using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -124,7 +125,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         return await command.ExecuteScalarAsync(cancellationToken) is long id ? id : null;
     }
 
-    private static async Task<long?> CreateListAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, InventorySnapshot snapshot, CancellationToken cancellationToken)
+    private static async Task<long?> CreateListAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, TreeSnapshot snapshot, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
             "INSERT INTO file_lists (content_hash, entry_count) VALUES ($1, $2) ON CONFLICT (content_hash) DO NOTHING RETURNING list_id",
@@ -134,7 +135,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         return await command.ExecuteScalarAsync(cancellationToken) is long id ? id : null;
     }
 
-    private static async Task<long> CopyEntriesAsync(NpgsqlConnection connection, long listId, InventorySnapshot snapshot, CancellationToken cancellationToken)
+    private static async Task<long> CopyEntriesAsync(NpgsqlConnection connection, long listId, TreeSnapshot snapshot, CancellationToken cancellationToken)
     {
         long bytes = 0;
         await BinaryCopy.WriteAsync(connection, "file_list_chunks", ChunkColumns, Chunks(snapshot, entryBytes => bytes += entryBytes),
@@ -143,7 +144,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
     }
 
     /// <summary>The snapshot cut into chunks of <see cref="ChunkSize"/> entries; one buffer is reused, each chunk written before the next is filled.</summary>
-    private static IEnumerable<(Chunk Chunk, int FirstOrdinal)> Chunks(InventorySnapshot snapshot, Action<long> countBytes)
+    private static IEnumerable<(Chunk Chunk, int FirstOrdinal)> Chunks(TreeSnapshot snapshot, Action<long> countBytes)
     {
         var chunk = new Chunk(Math.Min(ChunkSize, snapshot.Count));
         var first = 0;
@@ -184,7 +185,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
 
         public int Count { get; private set; }
 
-        public void Add(InventorySnapshot.Entry entry)
+        public void Add(TreeSnapshot.Entry entry)
         {
             var raw = entry.PathBytes;
             if (PathText.IsExact(raw))

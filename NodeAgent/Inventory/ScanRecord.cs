@@ -1,3 +1,4 @@
+using NodeAgent.Shared.Tree;
 using System.Globalization;
 using NodeAgent.Shared.Delivery;
 

@@ -9,6 +9,7 @@ using NodeAgent.Shared.Database;
 using NodeAgent.Shared.Delivery;
 using NodeAgent.Shared.Native;
 using NodeAgent.Shared.Telemetry;
+using NodeAgent.Shared.Tree;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
@@ -109,6 +110,8 @@ public static class AgentHost
     {
         var services = builder.Services;
         services.AddSingleton<AgentDiagnostics>();
+        services.AddSingleton<TreeScanner>();
+        services.AddSingleton<ScanFeed>();
         services.Configure<HostOptions>(options => options.ShutdownTimeout = ShutdownTimeout);
 
         // A run-once agent gets telemetry only when an OTLP endpoint is configured, so that a one-shot scan starts and

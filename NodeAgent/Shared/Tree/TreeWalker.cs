@@ -4,7 +4,7 @@ using System.Text;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Native;
 
-namespace NodeAgent.Inventory;
+namespace NodeAgent.Shared.Tree;
 
 // The walk itself: one Walker per thread, each over whole top-level subtrees (see TreeScanner.Scan).
 public sealed partial class TreeScanner

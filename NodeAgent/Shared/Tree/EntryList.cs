@@ -1,6 +1,6 @@
 using NodeAgent.Shared.Native;
 
-namespace NodeAgent.Inventory;
+namespace NodeAgent.Shared.Tree;
 
 /// <summary>
 /// An append-only list of entries stored in fixed-size blocks (entries and path bytes separately), so

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
 
-namespace NodeAgent.Inventory;
+namespace NodeAgent.Shared.Tree;
 
 /// <summary>
 /// How a name's bytes become stored text. A valid UTF-8 name is stored as it is. A name that is not

@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Configuration;
 using NodeAgent.Shared.Native;
 
-namespace NodeAgent.Inventory;
+namespace NodeAgent.Shared.Tree;
 
 /// <summary>
 /// Walks a directory tree and records every entry below it with its relative path (exact bytes),
@@ -42,7 +42,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
             var subtrees = new List<(int EntryIndex, byte[] Name, (uint, uint, ulong) Identity)>();
             main.ListRoot(rootFd, (index, name, identity) => subtrees.Add((index, name, identity)));
 
-            var segments = new InventorySnapshot.Segment?[subtrees.Count];
+            var segments = new TreeSnapshot.Segment?[subtrees.Count];
             var walkers = Enumerable.Range(0, Math.Min(Parallelism, subtrees.Count))
                 .Select(i => i == 0 ? main : new Walker(problems, rootIdentity, cancellationToken)).ToArray();
             var next = -1;
@@ -53,7 +53,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
                     var (_, name, identity) = subtrees[item];
                     var start = walker.Entries.Count;
                     walker.Subtree(rootFd, name, identity);
-                    segments[item] = new InventorySnapshot.Segment(walker.Entries, start, walker.Entries.Count);
+                    segments[item] = new TreeSnapshot.Segment(walker.Entries, start, walker.Entries.Count);
                 }
             }
 
@@ -78,19 +78,19 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
             }
 
             // Tree order: each top-level entry, then (for a directory) its whole subtree.
-            var ordered = new List<InventorySnapshot.Segment>(main.RootCount + subtrees.Count);
+            var ordered = new List<TreeSnapshot.Segment>(main.RootCount + subtrees.Count);
             var previous = 0;
             for (var item = 0; item < subtrees.Count; item++)
             {
                 var entryIndex = subtrees[item].EntryIndex;
-                ordered.Add(new InventorySnapshot.Segment(main.Entries, previous, entryIndex + 1));
+                ordered.Add(new TreeSnapshot.Segment(main.Entries, previous, entryIndex + 1));
                 previous = entryIndex + 1;
                 ordered.Add(segments[item]!.Value);
             }
 
-            ordered.Add(new InventorySnapshot.Segment(main.Entries, previous, main.RootCount));
+            ordered.Add(new TreeSnapshot.Segment(main.Entries, previous, main.RootCount));
             problems.Summarize(mountPath);
-            var snapshot = new InventorySnapshot(ordered);
+            var snapshot = new TreeSnapshot(ordered);
             return new ScanResult(snapshot, walkers.Sum(w => w.Vanished), walkers.Sum(w => w.Unreadable), Stopwatch.GetElapsedTime(started));
         }
         catch (AggregateException e) when (e.InnerExceptions.All(i => i is OperationCanceledException))

@@ -1,19 +1,19 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 
-namespace NodeAgent.Inventory;
+namespace NodeAgent.Shared.Tree;
 
 /// <summary>
 /// One scan's entries in tree order: each directory is followed by everything below it, and entries
 /// of the same directory come in byte order of their names. Its SHA-256 covers every entry's path,
 /// type, size, modification time and mode, so two scans with the same hash have the same inventory.
 /// </summary>
-public sealed class InventorySnapshot
+public sealed class TreeSnapshot
 {
     private readonly Segment[] _segments;
     private readonly int[] _starts;
 
-    internal InventorySnapshot(IReadOnlyList<Segment> segments)
+    internal TreeSnapshot(IReadOnlyList<Segment> segments)
     {
         _segments = [.. segments.Where(s => s.End > s.Start)];
         _starts = new int[_segments.Length];

@@ -1,4 +1,4 @@
-namespace NodeAgent.Inventory;
+namespace NodeAgent.Shared.Tree;
 
 /// <summary>The kind of a directory entry, stored as the letter <c>find -printf %y</c> prints.</summary>
 public enum EntryType : byte
