@@ -1,7 +1,9 @@
 // Node Monitor's agent: which capabilities run. Each lives in its own folder behind one ICapability (see README.md
 // here); the host, the endpoints, the database and the delivery pipeline are the shared base (Shared/).
+using NodeAgent.Changes;
 using NodeAgent.Inventory;
 using NodeAgent.Shared.Hosting;
 
 return await AgentHost.RunAsync(args,
-    new InventoryCapability());
+    new InventoryCapability(),
+    new ChangesCapability());

@@ -141,6 +141,17 @@ public sealed class AgentProcess : IAsyncDisposable
         return await WaitForExitAsync(timeout);
     }
 
+    /// <summary>Sends SIGKILL (a crash, an OOM kill) and waits for the agent to exit.</summary>
+    public async Task KillAsync(TimeSpan timeout)
+    {
+        if (!_process.HasExited)
+        {
+            _ = Kill(_process.Id, 9);
+        }
+
+        await WaitForExitAsync(timeout);
+    }
+
     /// <summary>
     /// The same command, run from a world-readable copy of the agent's folder when <paramref name="user"/>
     /// cannot reach the build output where it is (a checkout under a private home directory, say).

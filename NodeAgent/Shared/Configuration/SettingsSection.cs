@@ -77,4 +77,36 @@ public sealed class SettingsSection(IConfiguration configuration, string path)
 
         return value;
     }
+
+    /// <summary>
+    /// A list: comma-separated in one value (<c>--Key=a,b</c>, <c>Key__Sub=a,b</c>), or as the section's numbered
+    /// children (a JSON array in appsettings.json). Not set: <paramref name="fallback"/>; set to an empty value: empty.
+    /// </summary>
+    public IReadOnlyList<string> List(string key, IReadOnlyList<string> fallback)
+    {
+        var full = $"{path}:{key}";
+        var children = _configuration.GetSection(full).GetChildren().Where(c => c.Value is not null).ToList();
+        if (children.Count > 0)
+        {
+            return [.. children.Select(c => c.Value!.Trim()).Where(v => v.Length > 0)];
+        }
+
+        var value = _configuration[full];
+        return value is null
+            ? fallback
+            : [.. value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+    }
+
+    /// <summary>Converts a value read from <paramref name="key"/>, turning a parser's complaint into one naming the key.</summary>
+    public T Parsed<T>(string key, Func<T> parse)
+    {
+        try
+        {
+            return parse();
+        }
+        catch (ArgumentException e)
+        {
+            throw new AgentConfigurationException($"{path}:{key}: {e.Message}");
+        }
+    }
 }

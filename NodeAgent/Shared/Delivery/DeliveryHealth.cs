@@ -72,8 +72,8 @@ public sealed class DeliveryHealth(TimeProvider time)
     }
 
     /// <param name="noun">what is stored ("scan")</param>
-    /// <param name="interval">how often a record is expected to be stored</param>
-    public HealthCheckResult Evaluate(string noun, TimeSpan interval)
+    /// <param name="interval">how often a record is expected to be stored; null when records come only with what they record (file events)</param>
+    public HealthCheckResult Evaluate(string noun, TimeSpan? interval)
     {
         lock (_lock)
         {
@@ -99,11 +99,11 @@ public sealed class DeliveryHealth(TimeProvider time)
 
             var since = _lastStored ?? _started;
             var age = time.GetUtcNow() - since;
-            if (age > interval * StaleAfterIntervals)
+            if (interval is { } every && age > every * StaleAfterIntervals)
             {
                 return HealthCheckResult.Degraded(_lastStored is null
                     ? $"no {noun} stored since the agent started {age.TotalSeconds:0} s ago"
-                    : $"the last {noun} was stored {age.TotalSeconds:0} s ago ({StaleAfterIntervals} intervals of {interval.TotalSeconds:0} s)");
+                    : $"the last {noun} was stored {age.TotalSeconds:0} s ago ({StaleAfterIntervals} intervals of {every.TotalSeconds:0} s)");
             }
 
             return HealthCheckResult.Healthy(_lastStored is null ? "starting" : $"last {noun} stored {age.TotalSeconds:0} s ago");
@@ -117,7 +117,7 @@ public sealed class DeliveryHealth(TimeProvider time)
 }
 
 /// <summary>A capability's entry in /health (named after it), evaluated from its <see cref="DeliveryHealth"/>.</summary>
-internal sealed class DeliveryHealthCheck(DeliveryHealth health, string noun, TimeSpan interval) : IHealthCheck
+internal sealed class DeliveryHealthCheck(DeliveryHealth health, string noun, TimeSpan? interval) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
         Task.FromResult(health.Evaluate(noun, interval));

@@ -18,6 +18,12 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
     private static readonly KeyValuePair<string, object?> DroppedTag = new("result", "dropped");
     private static readonly KeyValuePair<string, object?> FailedTag = new("result", "failed");
 
+    /// <summary>
+    /// A record that will never be stored (dropped, or given up), for a capability whose records build on the ones
+    /// before (file events carry the current state forward) and must resynchronise when one is lost.
+    /// </summary>
+    public event Action<T>? Lost;
+
     public void Collected() => health?.Collected();
 
     public void Stored(T record)
@@ -30,6 +36,7 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
     {
         counters.Outcomes.Add(1, DroppedTag);
         LogDropped(logger, limits.Capacity, kind.Plural, limits.MaxWeight, kind.WeightUnit, kind.Describe(record));
+        Lost?.Invoke(record);
     }
 
     /// <summary>
@@ -58,6 +65,7 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
         counters.Outcomes.Add(1, FailedTag);
         health?.StoreFailed(error);
         LogGivenUp(logger, kind.Describe(record), RetryPolicy.Describe(error));
+        Lost?.Invoke(record);
     }
 
     /// <summary>An attempt to store failed and will be retried.</summary>

@@ -46,6 +46,21 @@ public sealed class Spool<T> where T : class
         }
     }
 
+    /// <summary>What the held records add up to by <paramref name="measure"/> (file events in waiting batches).</summary>
+    public long Total(Func<T, long> measure)
+    {
+        lock (_lock)
+        {
+            long total = 0;
+            foreach (var record in _pending)
+            {
+                total += measure(record);
+            }
+
+            return total;
+        }
+    }
+
     /// <summary>The weight of the distinct shared parts that held records hold.</summary>
     public long Weight
     {

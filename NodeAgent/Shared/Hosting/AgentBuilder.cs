@@ -33,14 +33,14 @@ public sealed class AgentBuilder
     /// Registers the delivery of records of kind <typeparamref name="T"/>: their store, their outcomes (counted with
     /// the capability's <paramref name="counters"/>) and, for the long-running agent, a bounded spool and the store loop
     /// that drains it, and the capability's entry in /health (<paramref name="capability"/>, from
-    /// <see cref="DeliveryHealth"/>: a record is expected to be stored every <paramref name="expectedEvery"/>). Call it
+    /// <see cref="DeliveryHealth"/>: a record is expected to be stored every <paramref name="expectedEvery"/>, when records come on a schedule). Call it
     /// before registering the capability's own loops: hosted services stop in reverse order, so the collecting loop
     /// stops first and the store loop then drains what it left.
     /// </summary>
     public AgentBuilder AddDelivery<T, [DynamicallyAccessedMembers(DynamicallyAccessedMemberTypes.PublicConstructors)] TStore>(
         string capability,
         RecordKind<T> kind,
-        TimeSpan expectedEvery,
+        TimeSpan? expectedEvery,
         Func<IServiceProvider, DeliveryCounters> counters,
         Func<IServiceProvider, SpoolLimits> limits,
         Action<IServiceProvider, Spool<T>>? observeSpool = null)

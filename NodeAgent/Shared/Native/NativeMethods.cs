@@ -26,9 +26,11 @@ internal static unsafe partial class NativeMethods
     public const uint StatxIno = 0x100;
     public const uint StatxSize = 0x200;
     public const uint StatxMtime = 0x40;
+    public const uint StatxCtime = 0x80;
 
     public const int ENOENT = 2;
     public const int EACCES = 13;
+    public const int EINTR = 4;
     public const int ENOTDIR = 20;
     public const int ENAMETOOLONG = 36;
     public const int ELOOP = 40;
@@ -56,6 +58,14 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true)]
     public static partial int StatX(int dirFd, byte* path, int flags, uint mask, Statx* buffer);
 
+    [LibraryImport(Libc, EntryPoint = "read", SetLastError = true)]
+    public static partial nint Read(int fd, byte* buffer, nint count);
+
+    [LibraryImport(Libc, EntryPoint = "lseek", SetLastError = true)]
+    private static partial long LSeek(int fd, long offset, int whence);
+
+    public static void LSeekStart(int fd) => LSeek(fd, 0, 0);
+
     [LibraryImport(Libc, EntryPoint = "strerror")]
     private static partial nint StrError(int errno);
 
@@ -69,6 +79,8 @@ internal static unsafe partial class NativeMethods
         [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Inode;
         [FieldOffset(40)] public ulong Size;
+        [FieldOffset(96)] public long CtimeSeconds;
+        [FieldOffset(104)] public uint CtimeNanoseconds;
         [FieldOffset(112)] public long MtimeSeconds;
         [FieldOffset(120)] public uint MtimeNanoseconds;
         [FieldOffset(136)] public uint DeviceMajor;

@@ -1,0 +1,668 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using NodeAgent.Shared.Native;
+using NodeAgent.Shared.Tree;
+
+namespace NodeAgent.Changes;
+
+/// <summary>
+/// Turns what inotify reports, and what scans find, into file events. Raw events only say "look at this path again"
+/// (they are folded per path: a quiet window after the last one, at most a maximum wait after the first); a rename
+/// is the one raw event taken as it is, because it links two paths. Looking again means comparing the entry on disk
+/// with the current state, so the event stored is whatever changed, once, whichever way it was noticed: a scan marks
+/// the paths where it disagrees with the state, and the same comparison decides. Single-threaded: the loop calls it.
+/// </summary>
+internal sealed partial class ChangeDetector : IDisposable
+{
+    private const int DtDirectory = 4;
+    private const int DtUnknown = 0;
+
+    private readonly ChangesSettings _settings;
+    private readonly string _nodeName;
+    private readonly string _mountPath;
+    private readonly byte[] _mountPrefix;
+    private readonly ChangesMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly FileStateTable _state = new();
+    private readonly EventIds _ids;
+    private readonly FileInspector _inspector;
+    private readonly Dictionary<int, byte[]> _watchPaths = [];
+    private readonly Dictionary<byte[], int> _watches = new(PathComparer.Instance);
+    private readonly HashSet<byte[]> _unwatched = new(PathComparer.Instance);
+    private readonly Dictionary<byte[], Pending> _pending = new(PathComparer.Instance);
+    private readonly Dictionary<uint, (byte[] Path, bool IsDirectory, long Read)> _movesFrom = [];
+    private List<FileEvent> _events = [];
+    private Dictionary<byte[], FileMeta?> _changes = new(PathComparer.Instance);
+    private Inotify? _inotify;
+    private long _reads;
+    private bool _rescanWanted;
+    private bool _overflowReported;
+    private bool _watchLimitReported;
+
+    public ChangeDetector(ChangesSettings settings, string nodeName, string mountPath, ChangesMetrics metrics, TimeProvider time, ILogger logger)
+    {
+        _settings = settings;
+        _nodeName = nodeName;
+        _mountPath = mountPath;
+        _mountPrefix = Encoding.UTF8.GetBytes(mountPath.TrimEnd('/') + "/");
+        _metrics = metrics;
+        _time = time;
+        _logger = logger;
+        _inspector = new FileInspector(settings);
+        _ids = new EventIds(time);
+    }
+
+    public int Watches => _watchPaths.Count;
+
+    public int Unwatched => _unwatched.Count;
+
+    public int PendingPaths => _pending.Count;
+
+    /// <summary>Starts from the stored state, then watches the whole tree (before the first scan, so nothing slips between).</summary>
+    public void Start(IEnumerable<(byte[] Path, FileMeta Meta)> stored)
+    {
+        _state.Clear();
+        foreach (var (path, meta) in stored)
+        {
+            _state.Set(path, meta);
+        }
+
+        _inspector.Open(_mountPath);
+        _inotify = new Inotify();
+        WatchTree([], markEntries: false, ChangeSource.Scan);
+    }
+
+    /// <summary>Replaces the state with the stored one (after a batch was lost), keeping the watches; a scan should follow.</summary>
+    public void Reload(IEnumerable<(byte[] Path, FileMeta Meta)> stored)
+    {
+        _state.Clear();
+        foreach (var (path, meta) in stored)
+        {
+            _state.Set(path, meta);
+        }
+    }
+
+    public int Read(byte[] buffer, int timeoutMs) => _inotify!.Read(buffer, timeoutMs);
+
+    /// <summary>True once after something made the watch unreliable (queue overflow, watch limit, watch error): a full scan should follow.</summary>
+    public bool TakeRescanRequest()
+    {
+        var wanted = _rescanWanted;
+        _rescanWanted = false;
+        return wanted;
+    }
+
+    /// <summary>A rescan asked for by <see cref="TakeRescanRequest"/> has been reconciled: a later overflow is news again.</summary>
+    private void RescanDone() => _overflowReported = false;
+
+    public void OnEvents(ReadOnlySpan<byte> buffer)
+    {
+        _reads++;
+        var observedAt = _time.GetUtcNow();
+        var now = _time.GetTimestamp();
+        Inotify.Parse(buffer, e => OnEvent(e, observedAt, now));
+
+        // The first half of a rename whose second half did not come in the same or the next read: moved out of the tree.
+        if (_movesFrom.Count > 0)
+        {
+            foreach (var (cookie, move) in _movesFrom.Where(m => m.Value.Read < _reads).ToList())
+            {
+                _movesFrom.Remove(cookie);
+                Touch(move.Path, ChangeSource.Watch, observedAt, now);
+            }
+        }
+    }
+
+    private void OnEvent(Inotify.RawEvent e, DateTimeOffset observedAt, long now)
+    {
+        if (e.Is(Inotify.QueueOverflow))
+        {
+            _metrics.Overflows.Add(1);
+            _movesFrom.Clear();
+            RequestRescan("overflow");
+            if (!_overflowReported)
+            {
+                _overflowReported = true;
+                LogOverflow(_logger, _mountPath, Inotify.MaxQueuedEvents());
+            }
+
+            return;
+        }
+
+        if (!_watchPaths.TryGetValue(e.Wd, out var directory))
+        {
+            return;
+        }
+
+        if (e.Is(Inotify.Ignored))
+        {
+            ForgetWatch(e.Wd);
+            return;
+        }
+
+        if (e.Is(Inotify.DeleteSelf | Inotify.MoveSelf) || e.Name.Length == 0)
+        {
+            // Reported by the parent's watch as the entry's own change; the root itself has no entry.
+            if (directory.Length == 0 && e.Is(Inotify.DeleteSelf | Inotify.MoveSelf))
+            {
+                LogRootGone(_logger, _mountPath);
+            }
+
+            return;
+        }
+
+        var path = Join(directory, e.Name);
+        if (_settings.Exclude.Matches(path))
+        {
+            return;
+        }
+
+        var isDirectory = e.Is(Inotify.IsDirectory);
+        if (e.Is(Inotify.MovedFrom))
+        {
+            _movesFrom[e.Cookie] = (path, isDirectory, _reads);
+            return;
+        }
+
+        if (e.Is(Inotify.MovedTo) && _movesFrom.Remove(e.Cookie, out var from))
+        {
+            Rename(from.Path, path, isDirectory, observedAt, now);
+            return;
+        }
+
+        Touch(path, ChangeSource.Watch, observedAt, now);
+        if (isDirectory && e.Is(Inotify.Create | Inotify.MovedTo))
+        {
+            // Watched at once, so that nothing created inside it is missed; what is already there becomes create events.
+            WatchTree(path, markEntries: true, ChangeSource.Watch);
+        }
+    }
+
+    /// <summary>A path to look at again: at once when a scan found it, else after its burst of changes.</summary>
+    private void Touch(byte[] path, ChangeSource source, DateTimeOffset observedAt, long now)
+    {
+        ref var pending = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, path, out var exists);
+        if (!exists)
+        {
+            pending = new Pending(now, now, observedAt, source);
+            return;
+        }
+
+        if (source == ChangeSource.Watch)
+        {
+            _metrics.Coalesced.Add(1);
+            pending = pending with { Last = now, ObservedAt = observedAt, Source = ChangeSource.Watch };
+        }
+    }
+
+    private void Rename(byte[] from, byte[] to, bool isDirectory, DateTimeOffset observedAt, long now)
+    {
+        if (isDirectory)
+        {
+            MoveWatches(from, to);
+        }
+
+        MovePending(from, to);
+        if (_state.TryGet(from, out var meta))
+        {
+            if (meta.Type == EntryType.Directory)
+            {
+                foreach (var below in _state.Below(from))
+                {
+                    _state.TryGet(below, out var child);
+                    _state.Remove(below);
+                    var moved = Rebase(below, from, to);
+                    _state.Set(moved, child);
+                    _changes[below] = null;
+                    _changes[moved] = child;
+                }
+            }
+
+            _state.Remove(from);
+            _state.Set(to, meta);
+            _changes[from] = null;
+            _changes[to] = meta;
+            Emit(FileEventType.Rename, to, from, meta, ChangeSource.Watch, FileFlags.None, null, observedAt, now);
+        }
+
+        // Its content may have changed just before (an editor writes a new file, then renames it over the old one).
+        Touch(to, ChangeSource.Watch, observedAt, now);
+        if (isDirectory)
+        {
+            WatchTree(to, markEntries: true, ChangeSource.Watch);
+        }
+    }
+
+    /// <summary>Looks again at the paths whose burst has ended (or waited long enough, or that a scan found); with <paramref name="all"/>, at every one.</summary>
+    public void ResolveDue(bool all = false)
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        var now = _time.GetTimestamp();
+        var quiet = (long)(_settings.QuietWindow.TotalSeconds * _time.TimestampFrequency);
+        var maxWait = (long)(_settings.MaxWait.TotalSeconds * _time.TimestampFrequency);
+        var due = new List<(byte[] Path, Pending Pending)>();
+        foreach (var (path, pending) in _pending)
+        {
+            if (all || pending.Source == ChangeSource.Scan || now - pending.Last >= quiet || now - pending.First >= maxWait)
+            {
+                due.Add((path, pending));
+            }
+        }
+
+        // Parents before what is in them: a new directory's event comes before its files'.
+        due.Sort((a, b) => a.Path.AsSpan().SequenceCompareTo(b.Path));
+        foreach (var (path, pending) in due)
+        {
+            _pending.Remove(path);
+            Resolve(path, pending);
+        }
+    }
+
+    private void Resolve(byte[] path, Pending pending)
+    {
+        var presence = _inspector.Stat(path, out var live);
+        var known = _state.TryGet(path, out var old);
+        if (presence == FileInspector.Presence.Unreadable)
+        {
+            return;
+        }
+
+        if (presence == FileInspector.Presence.Gone)
+        {
+            if (known)
+            {
+                Delete(path, old, pending);
+            }
+
+            return;
+        }
+
+        if (known && old.Type != live.Type)
+        {
+            Delete(path, old, pending);
+            known = false;
+        }
+
+        if (!known)
+        {
+            var created = _inspector.Inspect(path, live);
+            Record(FileEventType.Create, path, created, pending);
+            if (live.Type == EntryType.Directory && !_watches.ContainsKey(path) && !_unwatched.Contains(path))
+            {
+                WatchTree(path, markEntries: true, pending.Source);
+            }
+
+            return;
+        }
+
+        if (!old.SameContentMarkers(live))
+        {
+            Record(FileEventType.Modify, path, _inspector.Inspect(path, live), pending);
+        }
+        else if (old.Mode != live.Mode)
+        {
+            live.Sha256 = old.Sha256;
+            live.Hashed = old.Hashed;
+            Record(FileEventType.Attrib, path, new FileInspector.Inspection(live, old.Hashed || live.Type != EntryType.File ? FileFlags.None : FileFlags.NotHashed, null), pending);
+        }
+    }
+
+    private void Record(FileEventType type, byte[] path, FileInspector.Inspection inspection, Pending pending)
+    {
+        _state.Set(path, inspection.Meta);
+        _changes[path] = inspection.Meta;
+        Emit(type, path, null, inspection.Meta, pending.Source, inspection.Flags, inspection.Content, pending.ObservedAt, pending.Last);
+    }
+
+    /// <summary>A path is gone: everything known below it (deepest first), then itself; their watches end.</summary>
+    private void Delete(byte[] path, FileMeta old, Pending pending)
+    {
+        if (old.Type == EntryType.Directory)
+        {
+            foreach (var below in _state.Below(path))
+            {
+                _state.TryGet(below, out var meta);
+                _state.Remove(below);
+                _changes[below] = null;
+                Emit(FileEventType.Delete, below, null, meta, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
+            }
+
+            foreach (var (watched, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(path) || FileStateTable.IsBelow(w.Key, path)).ToList())
+            {
+                _inotify!.RemoveWatch(wd);
+                ForgetWatch(wd);
+            }
+        }
+
+        _state.Remove(path);
+        _changes[path] = null;
+        Emit(FileEventType.Delete, path, null, old, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
+    }
+
+    private void Emit(FileEventType type, byte[] path, byte[]? oldPath, FileMeta meta, ChangeSource source, FileFlags flags, byte[]? content,
+        DateTimeOffset occurredAt, long observedTimestamp)
+    {
+        if (!meta.Hashed && meta.Type == EntryType.File && type != FileEventType.Delete)
+        {
+            flags |= FileFlags.NotHashed;
+        }
+
+        _events.Add(new FileEvent(_ids.Next(), type, path, oldPath, occurredAt, meta, source, flags, content, observedTimestamp));
+        _metrics.FileEvents.Add(1, new KeyValuePair<string, object?>("event_type", FileEvent.Name(type)));
+    }
+
+    /// <summary>
+    /// Compares a scan with the current state: every path where they disagree (new, changed, or no longer found) is
+    /// looked at again at once, and whatever really changed is recorded as seen by the scan. A directory the scan found
+    /// that is not watched (created while events were lost) is watched now.
+    /// </summary>
+    public void Reconcile(TreeSnapshot snapshot)
+    {
+        using var activity = Shared.Telemetry.AgentDiagnostics.ActivitySource.StartActivity(ChangesMetrics.ReconcileActivityName);
+        activity?.SetTag("scan.entries", snapshot.Count);
+        var observedAt = _time.GetUtcNow();
+        var now = _time.GetTimestamp();
+        var candidates = new List<byte[]>();
+        var unwatched = new List<byte[]>();
+        byte[]? excluded = null;
+        _state.BeginSweep();
+        foreach (var entry in snapshot)
+        {
+            var path = entry.PathBytes;
+            if (excluded is not null && FileStateTable.IsBelow(path, excluded))
+            {
+                continue;
+            }
+
+            excluded = null;
+            if (_settings.Exclude.Matches(path))
+            {
+                if (entry.Type == EntryType.Directory && _settings.Exclude.ExcludesEverythingBelow(path))
+                {
+                    excluded = path.ToArray();
+                }
+
+                continue;
+            }
+
+            var known = _state.MarkSeen(path);
+            var scanned = new FileMeta
+            {
+                Type = entry.Type,
+                Mode = entry.Permissions,
+                Size = entry.Size,
+                MtimeMicros = (entry.ModifiedUtc.Ticks - DateTime.UnixEpoch.Ticks) / 10,
+            };
+            if (known is not { } meta || !meta.SameAs(scanned))
+            {
+                candidates.Add(path.ToArray());
+            }
+
+            if (entry.Type == EntryType.Directory && !_watches.GetAlternateLookup<ReadOnlySpan<byte>>().ContainsKey(path))
+            {
+                unwatched.Add(path.ToArray());
+            }
+        }
+
+        candidates.AddRange(_state.NotSeen());
+        foreach (var path in candidates)
+        {
+            if (!_pending.ContainsKey(path))
+            {
+                Touch(path, ChangeSource.Scan, observedAt, now);
+            }
+        }
+
+        foreach (var directory in unwatched)
+        {
+            WatchTree(directory, markEntries: true, ChangeSource.Scan);
+        }
+
+        activity?.SetTag("scan.differences", candidates.Count);
+        ResolveDue();
+        RescanDone();
+        LogReconciled(_logger, snapshot.Count, candidates.Count, _state.Count);
+    }
+
+    /// <summary>The events recorded since the last call, with the state they leave, as one batch (null when there are none).</summary>
+    public FileEventBatch? TakeBatch()
+    {
+        if (_events.Count == 0)
+        {
+            return null;
+        }
+
+        var batch = new FileEventBatch(_nodeName, _mountPath, _events, _changes);
+        _events = [];
+        _changes = new Dictionary<byte[], FileMeta?>(PathComparer.Instance);
+        return batch;
+    }
+
+    /// <summary>
+    /// Watches <paramref name="top"/> and every directory below it that is not excluded, each watched before it is
+    /// listed (an entry created meanwhile is reported by the watch, or found by the listing). With
+    /// <paramref name="markEntries"/>, every entry found is looked at (a tree moved or copied in).
+    /// </summary>
+    private void WatchTree(byte[] top, bool markEntries, ChangeSource source)
+    {
+        var observedAt = _time.GetUtcNow();
+        var now = _time.GetTimestamp();
+        var stack = new Stack<byte[]>();
+        stack.Push(top);
+        while (stack.Count > 0)
+        {
+            var directory = stack.Pop();
+            if (directory.Length > 0 && _settings.Exclude.ExcludesEverythingBelow(directory))
+            {
+                continue;
+            }
+
+            if (!AddWatch(directory))
+            {
+                continue;
+            }
+
+            ListDirectory(directory, (name, type) =>
+            {
+                var path = Join(directory, name);
+                if (_settings.Exclude.Matches(path))
+                {
+                    // An excluded directory whose entries are not excluded (a pattern naming only it) is still walked.
+                    if (type == DtDirectory && !_settings.Exclude.ExcludesEverythingBelow(path))
+                    {
+                        stack.Push(path);
+                    }
+
+                    return;
+                }
+
+                if (markEntries)
+                {
+                    Touch(path, source, observedAt, now);
+                }
+
+                if (type == DtDirectory)
+                {
+                    stack.Push(path);
+                }
+            });
+        }
+    }
+
+    private bool AddWatch(byte[] directory)
+    {
+        Span<byte> absolute = stackalloc byte[_mountPrefix.Length + directory.Length + 1];
+        _mountPrefix.CopyTo(absolute);
+        directory.CopyTo(absolute[_mountPrefix.Length..]);
+        absolute[^1] = 0;
+        var wd = _inotify!.AddWatch(absolute);
+        if (wd >= 0)
+        {
+            if (_watchPaths.TryGetValue(wd, out var previous))
+            {
+                _watches.Remove(previous);
+            }
+
+            _watchPaths[wd] = directory;
+            _watches[directory] = wd;
+            _unwatched.Remove(directory);
+            return true;
+        }
+
+        var errno = -wd;
+        if (errno == Inotify.ENOSPC)
+        {
+            _unwatched.Add(directory);
+            if (!_watchLimitReported)
+            {
+                _watchLimitReported = true;
+                RequestRescan("watch_limit");
+                LogWatchLimit(_logger, Inotify.MaxUserWatches(), PathText.ToText(directory), _watchPaths.Count);
+            }
+        }
+        else if (errno is not (NativeMethods.ENOENT or NativeMethods.ENOTDIR))
+        {
+            RequestRescan("watch_error");
+            LogWatchFailed(_logger, PathText.ToText(directory), NativeMethods.Describe(errno));
+        }
+
+        return false;
+    }
+
+    private void RequestRescan(string reason)
+    {
+        if (!_rescanWanted)
+        {
+            _metrics.Rescans.Add(1, new KeyValuePair<string, object?>("reason", reason));
+        }
+
+        _rescanWanted = true;
+    }
+
+    private void ForgetWatch(int wd)
+    {
+        if (_watchPaths.Remove(wd, out var path) && _watches.TryGetValue(path, out var current) && current == wd)
+        {
+            _watches.Remove(path);
+        }
+    }
+
+    private void MoveWatches(byte[] from, byte[] to)
+    {
+        foreach (var (path, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(from) || FileStateTable.IsBelow(w.Key, from)).ToList())
+        {
+            var moved = Rebase(path, from, to);
+            _watches.Remove(path);
+            _watches[moved] = wd;
+            _watchPaths[wd] = moved;
+        }
+    }
+
+    private void MovePending(byte[] from, byte[] to)
+    {
+        foreach (var (path, pending) in _pending.Where(p => p.Key.AsSpan().SequenceEqual(from) || FileStateTable.IsBelow(p.Key, from)).ToList())
+        {
+            _pending.Remove(path);
+            var moved = Rebase(path, from, to);
+            _pending[moved] = _pending.TryGetValue(moved, out var existing) ? existing with { First = Math.Min(existing.First, pending.First) } : pending;
+        }
+    }
+
+    private static byte[] Rebase(byte[] path, byte[] from, byte[] to) => [.. to, .. path.AsSpan(from.Length)];
+
+    private static byte[] Join(byte[] directory, byte[] name) => directory.Length == 0 ? name : [.. directory, (byte)'/', .. name];
+
+    /// <summary>Lists a directory's entries with their types (from the directory itself, so it costs one call per directory, not per entry).</summary>
+    private unsafe void ListDirectory(byte[] directory, Action<byte[], int> onEntry)
+    {
+        Span<byte> terminated = stackalloc byte[directory.Length + 2];
+        if (directory.Length == 0)
+        {
+            terminated[0] = (byte)'.';
+            terminated[1] = 0;
+        }
+        else
+        {
+            directory.CopyTo(terminated);
+            terminated[directory.Length] = 0;
+        }
+
+        int fd;
+        fixed (byte* pointer = terminated)
+        {
+            fd = NativeMethods.OpenAt(_inspector.RootFd, pointer, MountDirectory.DirectoryFlags | NativeMethods.ONoFollow, 0);
+        }
+
+        if (fd < 0)
+        {
+            return;
+        }
+
+        var dir = NativeMethods.FdOpenDir(fd);
+        if (dir == 0)
+        {
+            NativeMethods.Close(fd);
+            return;
+        }
+
+        try
+        {
+            while (NativeMethods.ReadDir(dir) is var entry && entry != null)
+            {
+                var name = MemoryMarshal.CreateReadOnlySpanFromNullTerminated(entry + NativeMethods.DirentNameOffset);
+                if (name is [(byte)'.'] or [(byte)'.', (byte)'.'])
+                {
+                    continue;
+                }
+
+                int type = entry[NativeMethods.DirentNameOffset - 1];
+                var bytes = name.ToArray();
+                if (type == DtUnknown)
+                {
+                    type = _inspector.Stat(Join(directory, bytes), out var meta) == FileInspector.Presence.Present && meta.Type == EntryType.Directory
+                        ? DtDirectory
+                        : DtUnknown;
+                }
+
+                onEntry(bytes, type);
+            }
+        }
+        finally
+        {
+            NativeMethods.CloseDir(dir);
+        }
+    }
+
+    public void Dispose()
+    {
+        _inotify?.Dispose();
+        _inspector.Dispose();
+    }
+
+    /// <summary>A path waiting to be looked at: its burst's first and last raw event (timestamps), when it was last seen (UTC), and by what.</summary>
+    private readonly record struct Pending(long First, long Last, DateTimeOffset ObservedAt, ChangeSource Source);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The kernel's inotify queue for {MountPath} overflowed (fs.inotify.max_queued_events = {MaxQueued}): changes were lost from the watch; rescanning now to find them. If this repeats, raise fs.inotify.max_queued_events on the node")]
+    private static partial void LogOverflow(ILogger logger, string mountPath, string maxQueued);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Out of inotify watches (fs.inotify.max_user_watches = {MaxWatches}) at {Path} with {Watches} watched: changes in directories not watched are found only by the periodic scan. Raise fs.inotify.max_user_watches on the node (sysctl) or exclude more (Agent:Changes:Exclude)")]
+    private static partial void LogWatchLimit(ILogger logger, string maxWatches, string path, int watches);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reconciled a scan of {Entries} entries with the state: {Differences} paths looked at again, {Known} paths known")]
+    private static partial void LogReconciled(ILogger logger, int entries, int differences, int known);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not watch {Path}: {Reason}; its changes are found by the next scan")]
+    private static partial void LogWatchFailed(ILogger logger, string path, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The monitored directory {MountPath} itself was removed or moved: nothing below it can be watched until it is back and the agent restarts")]
+    private static partial void LogRootGone(ILogger logger, string mountPath);
+}

@@ -1,0 +1,231 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using NodeAgent.Shared.Configuration;
+using NodeAgent.Shared.Delivery;
+using NodeAgent.Shared.Hosting;
+using NodeAgent.Shared.Tree;
+
+namespace NodeAgent.Changes;
+
+/// <summary>
+/// Runs the <see cref="ChangeDetector"/> on a thread of its own: starts from the state stored in the database, watches,
+/// reconciles with a scan of its own and then with every scan the inventory publishes (and rescans at once when the
+/// watch lost events), and hands each round's events to the spool as one batch. It never waits for the database
+/// once started: the store loop does. When a batch is lost (spool full, or rejected for good) the stored state no
+/// longer follows the events, so once the spool is empty the state is read again and a rescan records the difference.
+/// </summary>
+internal sealed partial class ChangeLoop : BackgroundService
+{
+    /// <summary>Longest wait for raw events: how soon a quiet path's burst is seen to have ended.</summary>
+    private const int PollMilliseconds = 10;
+
+    private readonly AgentSettings _agent;
+    private readonly ChangeDetector _detector;
+    private readonly ChangeStore _store;
+    private readonly Spool<FileEventBatch> _spool;
+    private readonly TreeScanner _scanner;
+    private readonly RetryPolicy _retry;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly ILogger<ChangeLoop> _logger;
+    private readonly ConcurrentQueue<ScanResult> _scans = new();
+    private volatile bool _resync;
+    private int _scanning;
+
+    public ChangeLoop(
+        AgentSettings agent,
+        ChangeDetector detector,
+        ChangeStore store,
+        Spool<FileEventBatch> spool,
+        DeliveryOutcomes<FileEventBatch> outcomes,
+        ScanFeed feed,
+        TreeScanner scanner,
+        RetryPolicy retry,
+        IHostApplicationLifetime lifetime,
+        ILogger<ChangeLoop> logger)
+    {
+        _agent = agent;
+        _detector = detector;
+        _store = store;
+        _spool = spool;
+        _scanner = scanner;
+        _retry = retry;
+        _lifetime = lifetime;
+        _logger = logger;
+        feed.Subscribe((scan, _) => _scans.Enqueue(scan));
+        outcomes.Lost += _ => _resync = true;
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!await _lifetime.WaitForStartedAsync(stoppingToken))
+        {
+            return;
+        }
+
+        var stored = await LoadStateAsync(stoppingToken);
+        if (stored is null)
+        {
+            return;
+        }
+
+        await Task.Factory.StartNew(() => Run(stored, stoppingToken), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    private void Run(List<(byte[] Path, FileMeta Meta)> stored, CancellationToken stoppingToken)
+    {
+        try
+        {
+            _detector.Start(stored);
+        }
+        catch (Exception e) when (e is MountPathException or InvalidOperationException)
+        {
+            LogCannotWatch(_logger, e.Message);
+            return;
+        }
+
+        LogWatching(_logger, _agent.MountPath, _detector.Watches, stored.Count);
+        Scan(stoppingToken);
+        var buffer = new byte[256 * 1024];
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                var read = _detector.Read(buffer, PollMilliseconds);
+                if (read > 0)
+                {
+                    _detector.OnEvents(buffer.AsSpan(0, read));
+                }
+
+                while (_scans.TryDequeue(out var scan))
+                {
+                    _detector.Reconcile(scan.Snapshot);
+                }
+
+                if (_detector.TakeRescanRequest())
+                {
+                    Scan(stoppingToken);
+                }
+
+                _detector.ResolveDue();
+                Flush();
+                if (_resync && _spool.Count == 0)
+                {
+                    Resync(stoppingToken);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception e)
+        {
+            LogWatchFailed(_logger, e);
+        }
+        finally
+        {
+            // What was seen but not yet looked at is looked at now, so that the store loop's last pass can store it.
+            _detector.ResolveDue(all: true);
+            Flush();
+            _detector.Dispose();
+        }
+    }
+
+    private void Flush()
+    {
+        if (_detector.TakeBatch() is { } batch)
+        {
+            _spool.Add(batch);
+        }
+    }
+
+    /// <summary>A full walk in the background; its result is reconciled on the loop's thread. One at a time.</summary>
+    private void Scan(CancellationToken stoppingToken)
+    {
+        if (Interlocked.Exchange(ref _scanning, 1) == 1)
+        {
+            return;
+        }
+
+        _ = Task.Run(() =>
+        {
+            try
+            {
+                _scans.Enqueue(_scanner.Scan(_agent.MountPath, stoppingToken));
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (Exception e)
+            {
+                LogScanFailed(_logger, e.Message);
+            }
+            finally
+            {
+                Volatile.Write(ref _scanning, 0);
+            }
+        }, CancellationToken.None);
+    }
+
+    private void Resync(CancellationToken stoppingToken)
+    {
+        _resync = false;
+        var stored = LoadStateAsync(stoppingToken).GetAwaiter().GetResult();
+        if (stored is null)
+        {
+            return;
+        }
+
+        _detector.Reload(stored);
+        LogResync(_logger, stored.Count);
+        Scan(stoppingToken);
+    }
+
+    /// <summary>The stored state, retried (<see cref="RetryPolicy"/>) until the database answers; null on shutdown.</summary>
+    private async Task<List<(byte[] Path, FileMeta Meta)>?> LoadStateAsync(CancellationToken stoppingToken)
+    {
+        for (var failures = 1; ; failures++)
+        {
+            try
+            {
+                return await _store.LoadStateAsync(_agent.NodeName, _agent.MountPath, stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return null;
+            }
+            catch (Exception e)
+            {
+                var delay = _retry.NextDelay(failures);
+                LogLoadFailed(_logger, _agent.DatabaseDescription, RetryPolicy.Describe(e), delay.TotalSeconds);
+                try
+                {
+                    await _retry.DelayAsync(delay, stoppingToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    return null;
+                }
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Watching {MountPath} for changes: {Watches} directories watched, {Known} paths known from the database")]
+    private static partial void LogWatching(ILogger logger, string mountPath, int watches, int known);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "File changes are not watched: {Reason}. The inventory goes on")]
+    private static partial void LogCannotWatch(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Watching for file changes stopped unexpectedly; the inventory goes on")]
+    private static partial void LogWatchFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A scan for file changes failed: {Reason}")]
+    private static partial void LogScanFailed(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Could not read the stored state of the monitored directory from PostgreSQL at {Database}: {Reason}; file changes are recorded once it answers (retrying in {DelaySeconds:0.0} s)")]
+    private static partial void LogLoadFailed(ILogger logger, string database, string reason, double delaySeconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "File events were lost before they were stored; read the stored state again ({Known} paths) and rescanning to record the difference")]
+    private static partial void LogResync(ILogger logger, int known);
+}

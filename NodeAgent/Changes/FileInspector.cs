@@ -1,0 +1,215 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using NodeAgent.Shared.Native;
+using NodeAgent.Shared.Tree;
+
+namespace NodeAgent.Changes;
+
+/// <summary>
+/// Looks at one path below the monitored directory (open as a descriptor, so that paths are relative and exact bytes):
+/// its entry, and for a regular file its SHA-256 (streamed, up to <c>HashMaxBytes</c>) and, when a snapshot of it is
+/// kept, its content, read in the same pass. A file that changes while it is read is read again, a bounded number of
+/// times, then reported as torn.
+/// </summary>
+internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposable
+{
+    /// <summary>Reads of a file that keeps changing before it is reported as torn.</summary>
+    public const int MaxReads = 3;
+
+    private const uint Fields = NativeMethods.StatxType | NativeMethods.StatxMode | NativeMethods.StatxSize | NativeMethods.StatxMtime | NativeMethods.StatxCtime;
+    private static readonly int FileOpenFlags = NativeMethods.OReadOnly | NativeMethods.ONoFollow | NativeMethods.ONonBlock | NativeMethods.OCloseOnExec;
+
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly byte[] _buffer = new byte[128 * 1024];
+    private int _rootFd = -1;
+
+    public int RootFd => _rootFd;
+
+    /// <exception cref="Shared.Configuration.MountPathException">the monitored directory cannot be opened</exception>
+    public void Open(string mountPath) => _rootFd = MountDirectory.Open(mountPath);
+
+    /// <summary>The entry at <paramref name="path"/>, without following a final symbolic link.</summary>
+    public Presence Stat(ReadOnlySpan<byte> path, out FileMeta meta)
+    {
+        Span<byte> terminated = stackalloc byte[path.Length + 1];
+        path.CopyTo(terminated);
+        terminated[^1] = 0;
+        NativeMethods.Statx status;
+        int result;
+        fixed (byte* pointer = terminated)
+        {
+            result = NativeMethods.StatX(_rootFd, pointer, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount, Fields, &status);
+        }
+
+        meta = default;
+        if (result != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            return errno is NativeMethods.ENOENT or NativeMethods.ENOTDIR ? Presence.Gone : Presence.Unreadable;
+        }
+
+        meta = ToMeta(in status);
+        return Presence.Present;
+    }
+
+    /// <summary>
+    /// For a regular file: its hash, its content when a snapshot is kept, and its entry as it was when read (which
+    /// replaces <paramref name="meta"/>). Other entries are returned as they are.
+    /// </summary>
+    public Inspection Inspect(ReadOnlySpan<byte> path, FileMeta meta)
+    {
+        if (meta.Type != EntryType.File)
+        {
+            return new Inspection(meta, FileFlags.None, null);
+        }
+
+        var snapshotWanted = settings.SnapshotInclude.Matches(path);
+        if (meta.Size > settings.HashMaxBytes)
+        {
+            return new Inspection(meta, FileFlags.NotHashed | (snapshotWanted ? FileFlags.TooLargeForSnapshot : 0), null);
+        }
+
+        Span<byte> terminated = stackalloc byte[path.Length + 1];
+        path.CopyTo(terminated);
+        terminated[^1] = 0;
+        int fd;
+        fixed (byte* pointer = terminated)
+        {
+            fd = NativeMethods.OpenAt(_rootFd, pointer, FileOpenFlags, 0);
+        }
+
+        if (fd < 0)
+        {
+            // Gone, or replaced by something else since it was examined: the next look at it tells.
+            return new Inspection(meta with { Hashed = false }, FileFlags.NotHashed, null);
+        }
+
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                if (!FStat(fd, out var before) || (before.Mode & 0xF000) != 0x8000)
+                {
+                    return new Inspection(meta with { Hashed = false }, FileFlags.NotHashed, null);
+                }
+
+                var keep = snapshotWanted && (long)before.Size <= settings.SnapshotMaxBytes;
+                var read = ReadAll(fd, keep, out var content);
+                var stable = read >= 0 && FStat(fd, out var after) && Same(in before, in after) && read == (long)before.Size;
+                if (stable || attempt == MaxReads)
+                {
+                    var result = ToMeta(in before);
+                    var flags = stable ? FileFlags.None : FileFlags.Torn;
+                    if (read < 0 || read > settings.HashMaxBytes)
+                    {
+                        _hash.GetHashAndReset();
+                        return new Inspection(result, flags | FileFlags.NotHashed | (snapshotWanted ? FileFlags.TooLargeForSnapshot : 0), null);
+                    }
+
+                    result.Sha256 = Sha256Value.From(_hash.GetHashAndReset());
+                    result.Hashed = true;
+                    if (snapshotWanted && !keep)
+                    {
+                        flags |= FileFlags.TooLargeForSnapshot;
+                    }
+
+                    return new Inspection(result, flags, keep ? content : null);
+                }
+
+                _hash.GetHashAndReset();
+                NativeMethods.LSeekStart(fd);
+            }
+        }
+        finally
+        {
+            NativeMethods.Close(fd);
+        }
+    }
+
+    /// <summary>Hashes the file from where it stands to its end (at most HashMaxBytes + 1 bytes); -1 on a read error.</summary>
+    private long ReadAll(int fd, bool keep, out byte[]? content)
+    {
+        var kept = keep ? new ArrayBufferWriter<byte>((int)Math.Min(settings.SnapshotMaxBytes + 1, 64 * 1024)) : null;
+        content = null;
+        long total = 0;
+        while (total <= settings.HashMaxBytes)
+        {
+            nint count;
+            fixed (byte* pointer = _buffer)
+            {
+                count = NativeMethods.Read(fd, pointer, _buffer.Length);
+            }
+
+            if (count < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == NativeMethods.EINTR)
+                {
+                    continue;
+                }
+
+                return -1;
+            }
+
+            if (count == 0)
+            {
+                break;
+            }
+
+            var chunk = _buffer.AsSpan(0, (int)count);
+            _hash.AppendData(chunk);
+            if (kept is not null && total + count <= settings.SnapshotMaxBytes)
+            {
+                kept.Write(chunk);
+            }
+
+            total += count;
+        }
+
+        content = kept is not null && total <= settings.SnapshotMaxBytes ? kept.WrittenSpan.ToArray() : null;
+        return total;
+    }
+
+    private static bool FStat(int fd, out NativeMethods.Statx status)
+    {
+        byte empty = 0;
+        fixed (NativeMethods.Statx* pointer = &status)
+        {
+            return NativeMethods.StatX(fd, &empty, NativeMethods.AtEmptyPath, Fields, pointer) == 0;
+        }
+    }
+
+    private static bool Same(in NativeMethods.Statx a, in NativeMethods.Statx b) =>
+        a.Size == b.Size && a.MtimeSeconds == b.MtimeSeconds && a.MtimeNanoseconds == b.MtimeNanoseconds
+        && a.CtimeSeconds == b.CtimeSeconds && a.CtimeNanoseconds == b.CtimeNanoseconds;
+
+    private static FileMeta ToMeta(in NativeMethods.Statx status) => new()
+    {
+        Type = EntryTypes.FromMode(status.Mode),
+        Mode = status.Mode & 0xFFF,
+        Size = (long)status.Size,
+        MtimeMicros = FileMeta.ToMicros(status.MtimeSeconds, status.MtimeNanoseconds),
+    };
+
+    public void Dispose()
+    {
+        if (_rootFd >= 0)
+        {
+            NativeMethods.Close(_rootFd);
+            _rootFd = -1;
+        }
+
+        _hash.Dispose();
+    }
+
+    internal enum Presence
+    {
+        Present,
+        Gone,
+        /// <summary>It could not be examined (permissions, I/O): what is known of it is kept.</summary>
+        Unreadable,
+    }
+
+    /// <summary>A file as read: its entry (with its hash when it has one), what the reading met, and its content when a snapshot is kept.</summary>
+    internal readonly record struct Inspection(FileMeta Meta, FileFlags Flags, byte[]? Content);
+}
