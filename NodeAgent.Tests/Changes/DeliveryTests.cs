@@ -36,6 +36,38 @@ public sealed class DeliveryTests : IDisposable
     }
 
     [Fact]
+    public async Task Outage_longer_than_the_spool_holds_folds_changes_per_path_and_loses_none()
+    {
+        await using var server = await PostgresServer.StartAsync();
+        await using var watched = await WatchedTree.StartAsync(_tree, server, runAs: null, ("Agent__Changes__SpoolMaxBytes", "1048576"));
+
+        await server.StopServerAsync();
+        var content = new string('c', 1500);
+        for (var i = 0; i < 3000; i++)
+        {
+            _tree.File($"many/{i / 300}/{i:D4}.c", content + i);
+        }
+
+        // Written again: while the spool is full these wait as paths, and the two writes become one create.
+        for (var i = 0; i < 3000; i++)
+        {
+            _tree.File($"many/{i / 300}/{i:D4}.c", content + i + " again");
+        }
+
+        await watched.Agent!.WaitForLinesAsync("Could not store batch of file events", 2, WatchedTree.Patience);
+        await server.StartServerAsync();
+        await watched.WaitUntilStoredStateEqualsDiskAsync();
+        await watched.SettleAsync();
+
+        var events = await watched.EventsAsync();
+        Assert.True(3000 == events.Count(e => e.Type == "create" && e.EntryType == "f"),
+            string.Join("\n", events.GroupBy(e => (e.Type, e.Source, e.EntryType)).Select(g => $"{g.Key} {g.Count()}")) + "\n" + string.Join("\n", watched.Agent!.Lines.Where(l => !l.Contains("dbug"))));
+        Assert.Equal(events.Count(e => e.EntryType == "f"), events.Where(e => e.EntryType == "f").Select(e => e.Path).Distinct().Count() + events.Count(e => e.Type == "modify"));
+        Assert.DoesNotContain(watched.Agent.Lines, l => l.Contains("dropped", StringComparison.Ordinal));
+        Assert.True(events.Count(e => e.Type == "modify") < 3000, "the second writes of paths still waiting were folded into their create");
+    }
+
+    [Fact]
     public async Task Agent_killed_in_the_middle_of_a_burst_resumes_from_the_stored_state_and_stores_each_change_once()
     {
         await using var watched = await WatchedTree.StartAsync(_tree);

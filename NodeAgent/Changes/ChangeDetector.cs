@@ -33,8 +33,10 @@ internal sealed partial class ChangeDetector : IDisposable
     private readonly Dictionary<byte[], int> _watches = new(PathComparer.Instance);
     private readonly HashSet<byte[]> _unwatched = new(PathComparer.Instance);
     private readonly Dictionary<byte[], Pending> _pending = new(PathComparer.Instance);
+    private readonly Queue<byte[]> _due = new();
     private readonly Dictionary<uint, (byte[] Path, bool IsDirectory, long Read)> _movesFrom = [];
     private List<FileEvent> _events = [];
+    private long _eventBytes;
     private Dictionary<byte[], FileMeta?> _changes = new(PathComparer.Instance);
     private Inotify? _inotify;
     private long _reads;
@@ -236,8 +238,14 @@ internal sealed partial class ChangeDetector : IDisposable
         }
     }
 
-    /// <summary>Looks again at the paths whose burst has ended (or waited long enough, or that a scan found); with <paramref name="all"/>, at every one.</summary>
-    public void ResolveDue(bool all = false)
+    /// <summary>
+    /// Looks again at the paths whose burst has ended (or waited long enough, or that a scan found), until
+    /// <paramref name="maxEvents"/> events are waiting to be taken; with <paramref name="all"/>, at every one. The due
+    /// paths are taken in byte order (a new directory's event comes before its files'), from a queue kept across calls
+    /// so that a million paths found by a first scan are sorted once, not once per call. <paramref name="maxBytes"/>
+    /// bounds the memory the waiting events hold (snapshot contents included).
+    /// </summary>
+    public void ResolveDue(int maxEvents = int.MaxValue, long maxBytes = long.MaxValue, bool all = false)
     {
         if (_pending.Count == 0)
         {
@@ -245,25 +253,39 @@ internal sealed partial class ChangeDetector : IDisposable
         }
 
         var now = _time.GetTimestamp();
-        var quiet = (long)(_settings.QuietWindow.TotalSeconds * _time.TimestampFrequency);
-        var maxWait = (long)(_settings.MaxWait.TotalSeconds * _time.TimestampFrequency);
-        var due = new List<(byte[] Path, Pending Pending)>();
-        foreach (var (path, pending) in _pending)
+        if (_due.Count == 0 || all)
         {
-            if (all || pending.Source == ChangeSource.Scan || now - pending.Last >= quiet || now - pending.First >= maxWait)
+            var due = new List<byte[]>();
+            foreach (var (path, pending) in _pending)
             {
-                due.Add((path, pending));
+                if (all || IsDue(pending, now))
+                {
+                    due.Add(path);
+                }
+            }
+
+            due.Sort((a, b) => a.AsSpan().SequenceCompareTo(b));
+            _due.Clear();
+            foreach (var path in due)
+            {
+                _due.Enqueue(path);
             }
         }
 
-        // Parents before what is in them: a new directory's event comes before its files'.
-        due.Sort((a, b) => a.Path.AsSpan().SequenceCompareTo(b.Path));
-        foreach (var (path, pending) in due)
+        while (_events.Count < maxEvents && _eventBytes < maxBytes && _due.TryDequeue(out var path))
         {
-            _pending.Remove(path);
-            Resolve(path, pending);
+            if (_pending.TryGetValue(path, out var pending) && (all || IsDue(pending, now)))
+            {
+                _pending.Remove(path);
+                Resolve(path, pending);
+            }
         }
     }
+
+    private bool IsDue(Pending pending, long now) =>
+        pending.Source == ChangeSource.Scan
+        || now - pending.Last >= _settings.QuietWindow.TotalSeconds * _time.TimestampFrequency
+        || now - pending.First >= _settings.MaxWait.TotalSeconds * _time.TimestampFrequency;
 
     private void Resolve(byte[] path, Pending pending)
     {
@@ -354,7 +376,9 @@ internal sealed partial class ChangeDetector : IDisposable
             flags |= FileFlags.NotHashed;
         }
 
-        _events.Add(new FileEvent(_ids.Next(), type, path, oldPath, occurredAt, meta, source, flags, content, observedTimestamp));
+        var recorded = new FileEvent(_ids.Next(), type, path, oldPath, occurredAt, meta, source, flags, content, observedTimestamp);
+        _events.Add(recorded);
+        _eventBytes += recorded.ApproximateBytes;
         _metrics.FileEvents.Add(1, new KeyValuePair<string, object?>("event_type", FileEvent.Name(type)));
     }
 
@@ -426,7 +450,6 @@ internal sealed partial class ChangeDetector : IDisposable
         }
 
         activity?.SetTag("scan.differences", candidates.Count);
-        ResolveDue();
         RescanDone();
         LogReconciled(_logger, snapshot.Count, candidates.Count, _state.Count);
     }
@@ -441,6 +464,7 @@ internal sealed partial class ChangeDetector : IDisposable
 
         var batch = new FileEventBatch(_nodeName, _mountPath, _events, _changes);
         _events = [];
+        _eventBytes = 0;
         _changes = new Dictionary<byte[], FileMeta?>(PathComparer.Instance);
         return batch;
     }

@@ -20,6 +20,13 @@ internal sealed partial class ChangeLoop : BackgroundService
     /// <summary>Longest wait for raw events: how soon a quiet path's burst is seen to have ended.</summary>
     private const int PollMilliseconds = 10;
 
+    /// <summary>
+    /// Events per batch at most (one transaction each): a first scan of a large tree is stored in many. A batch also
+    /// holds at most a quarter of the spool's memory bound, and new batches are made only while the spool is less than
+    /// half full, so that the spool never has to drop one.
+    /// </summary>
+    private const int BatchMaxEvents = 5000;
+
     private readonly AgentSettings _agent;
     private readonly ChangeDetector _detector;
     private readonly ChangeStore _store;
@@ -87,6 +94,7 @@ internal sealed partial class ChangeLoop : BackgroundService
         LogWatching(_logger, _agent.MountPath, _detector.Watches, stored.Count);
         Scan(stoppingToken);
         var buffer = new byte[256 * 1024];
+        var rescanWanted = false;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
@@ -102,12 +110,21 @@ internal sealed partial class ChangeLoop : BackgroundService
                     _detector.Reconcile(scan.Snapshot);
                 }
 
-                if (_detector.TakeRescanRequest())
+                // A rescan asked for while one is under way runs after it: the running one may have passed the change.
+                rescanWanted |= _detector.TakeRescanRequest();
+                if (rescanWanted && Volatile.Read(ref _scanning) == 0)
                 {
+                    rescanWanted = false;
                     Scan(stoppingToken);
                 }
 
-                _detector.ResolveDue();
+                // Back-pressure: while the database lags, changed paths wait here (folding further changes of the same
+                // path) rather than as events in the spool, so an outage costs memory per path, not per change.
+                if (_spool.Weight < _spool.Limits.MaxWeight / 2 && _spool.Count < _spool.Limits.Capacity / 2)
+                {
+                    _detector.ResolveDue(BatchMaxEvents, _spool.Limits.MaxWeight / 4);
+                }
+
                 Flush();
                 if (_resync && _spool.Count == 0)
                 {
