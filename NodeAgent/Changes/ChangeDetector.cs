@@ -606,24 +606,7 @@ internal sealed partial class ChangeDetector : IDisposable
     /// <summary>Lists a directory's entries with their types (from the directory itself, so it costs one call per directory, not per entry).</summary>
     private unsafe void ListDirectory(byte[] directory, Action<byte[], int> onEntry)
     {
-        Span<byte> terminated = stackalloc byte[directory.Length + 2];
-        if (directory.Length == 0)
-        {
-            terminated[0] = (byte)'.';
-            terminated[1] = 0;
-        }
-        else
-        {
-            directory.CopyTo(terminated);
-            terminated[directory.Length] = 0;
-        }
-
-        int fd;
-        fixed (byte* pointer = terminated)
-        {
-            fd = NativeMethods.OpenAt(_inspector.RootFd, pointer, MountDirectory.DirectoryFlags | NativeMethods.ONoFollow, 0);
-        }
-
+        var fd = NativeMethods.OpenAt(_inspector.RootFd, directory.Length == 0 ? "."u8 : directory, MountDirectory.DirectoryFlags | NativeMethods.ONoFollow);
         if (fd < 0)
         {
             return;

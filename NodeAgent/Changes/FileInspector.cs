@@ -32,16 +32,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
     /// <summary>The entry at <paramref name="path"/>, without following a final symbolic link.</summary>
     public Presence Stat(ReadOnlySpan<byte> path, out FileMeta meta)
     {
-        Span<byte> terminated = stackalloc byte[path.Length + 1];
-        path.CopyTo(terminated);
-        terminated[^1] = 0;
-        NativeMethods.Statx status;
-        int result;
-        fixed (byte* pointer = terminated)
-        {
-            result = NativeMethods.StatX(_rootFd, pointer, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount, Fields, &status);
-        }
-
+        var result = NativeMethods.StatX(_rootFd, path, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount, Fields, out var status);
         meta = default;
         if (result != 0)
         {
@@ -70,15 +61,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
             return new Inspection(meta, FileFlags.NotHashed | (snapshotWanted ? FileFlags.TooLargeForSnapshot : 0), null);
         }
 
-        Span<byte> terminated = stackalloc byte[path.Length + 1];
-        path.CopyTo(terminated);
-        terminated[^1] = 0;
-        int fd;
-        fixed (byte* pointer = terminated)
-        {
-            fd = NativeMethods.OpenAt(_rootFd, pointer, FileOpenFlags, 0);
-        }
-
+        var fd = NativeMethods.OpenAt(_rootFd, path, FileOpenFlags);
         if (fd < 0)
         {
             // Gone, or replaced by something else since it was examined: the next look at it tells.

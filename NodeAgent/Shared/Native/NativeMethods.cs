@@ -40,6 +40,47 @@ internal static unsafe partial class NativeMethods
     [LibraryImport(Libc, EntryPoint = "openat", SetLastError = true)]
     public static partial int OpenAt(int dirFd, byte* path, int flags, int mode);
 
+    /// <summary>The kernel refuses longer paths (ENAMETOOLONG) anyway; shorter ones are terminated on the stack.</summary>
+    private const int PathMax = 4096;
+
+    /// <summary><c>openat</c> with the path as bytes (not NUL-terminated); -1 with the error in GetLastPInvokeError on failure.</summary>
+    public static int OpenAt(int dirFd, ReadOnlySpan<byte> path, int flags)
+    {
+        if (path.Length >= PathMax)
+        {
+            Marshal.SetLastPInvokeError(ENAMETOOLONG);
+            return -1;
+        }
+
+        Span<byte> terminated = stackalloc byte[path.Length + 1];
+        path.CopyTo(terminated);
+        terminated[^1] = 0;
+        fixed (byte* pointer = terminated)
+        {
+            return OpenAt(dirFd, pointer, flags, 0);
+        }
+    }
+
+    /// <summary><c>statx</c> with the path as bytes (not NUL-terminated); non-zero with the error in GetLastPInvokeError on failure.</summary>
+    public static int StatX(int dirFd, ReadOnlySpan<byte> path, int flags, uint mask, out Statx status)
+    {
+        status = default;
+        if (path.Length >= PathMax)
+        {
+            Marshal.SetLastPInvokeError(ENAMETOOLONG);
+            return -1;
+        }
+
+        Span<byte> terminated = stackalloc byte[path.Length + 1];
+        path.CopyTo(terminated);
+        terminated[^1] = 0;
+        fixed (byte* pointer = terminated)
+        fixed (Statx* buffer = &status)
+        {
+            return StatX(dirFd, pointer, flags, mask, buffer);
+        }
+    }
+
     [LibraryImport(Libc, EntryPoint = "dup", SetLastError = true)]
     public static partial int Dup(int fd);
 

@@ -66,15 +66,7 @@ public sealed partial class TreeScanner
 
         private void Descend(int parentFd, ReadOnlySpan<byte> name, (uint, uint, ulong) identity)
         {
-            Span<byte> terminated = stackalloc byte[name.Length + 1];
-            name.CopyTo(terminated);
-            terminated[^1] = 0;
-            int fd;
-            fixed (byte* pointer = terminated)
-            {
-                fd = NativeMethods.OpenAt(parentFd, pointer, DirectoryOpenFlags, 0);
-            }
-
+            var fd = NativeMethods.OpenAt(parentFd, name, DirectoryOpenFlags);
             if (fd < 0)
             {
                 Problem(Marshal.GetLastPInvokeError());
