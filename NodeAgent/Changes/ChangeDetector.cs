@@ -63,6 +63,11 @@ internal sealed partial class ChangeDetector : IDisposable
 
     public int PendingPaths => _pending.Count;
 
+    /// <summary>Events recorded and not yet taken (<see cref="TakeBatch"/>), and the memory they hold.</summary>
+    public int RecordedEvents => _events.Count;
+
+    public long RecordedBytes => _eventBytes;
+
     /// <summary>Starts from the stored state, then watches the whole tree (before the first scan, so nothing slips between).</summary>
     public void Start(IEnumerable<(byte[] Path, FileMeta Meta)> stored)
     {
@@ -175,7 +180,10 @@ internal sealed partial class ChangeDetector : IDisposable
             return;
         }
 
-        Touch(path, ChangeSource.Watch, observedAt, now);
+        // A file that was already known and has just been closed after writing is done: it is looked at without waiting
+        // for the quiet window. A new file waits for it (it may be an editor's temporary file, about to be renamed).
+        var done = e.Is(Inotify.CloseWrite) && _state.TryGet(path, out _);
+        Touch(path, ChangeSource.Watch, observedAt, now, done);
         if (isDirectory && e.Is(Inotify.Create | Inotify.MovedTo))
         {
             // Watched at once, so that nothing created inside it is missed; what is already there becomes create events.
@@ -184,19 +192,19 @@ internal sealed partial class ChangeDetector : IDisposable
     }
 
     /// <summary>A path to look at again: at once when a scan found it, else after its burst of changes.</summary>
-    private void Touch(byte[] path, ChangeSource source, DateTimeOffset observedAt, long now)
+    private void Touch(byte[] path, ChangeSource source, DateTimeOffset observedAt, long now, bool done = false)
     {
         ref var pending = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, path, out var exists);
         if (!exists)
         {
-            pending = new Pending(now, now, observedAt, source);
+            pending = new Pending(now, now, observedAt, source, done);
             return;
         }
 
         if (source == ChangeSource.Watch)
         {
             _metrics.Coalesced.Add(1);
-            pending = pending with { Last = now, ObservedAt = observedAt, Source = ChangeSource.Watch };
+            pending = pending with { Last = now, ObservedAt = observedAt, Source = ChangeSource.Watch, Done = done };
         }
     }
 
@@ -284,6 +292,7 @@ internal sealed partial class ChangeDetector : IDisposable
 
     private bool IsDue(Pending pending, long now) =>
         pending.Source == ChangeSource.Scan
+        || pending.Done
         || now - pending.Last >= _settings.QuietWindow.TotalSeconds * _time.TimestampFrequency
         || now - pending.First >= _settings.MaxWait.TotalSeconds * _time.TimestampFrequency;
 
@@ -653,8 +662,11 @@ internal sealed partial class ChangeDetector : IDisposable
         _inspector.Dispose();
     }
 
-    /// <summary>A path waiting to be looked at: its burst's first and last raw event (timestamps), when it was last seen (UTC), and by what.</summary>
-    private readonly record struct Pending(long First, long Last, DateTimeOffset ObservedAt, ChangeSource Source);
+    /// <summary>
+    /// A path waiting to be looked at: its burst's first and last raw event (timestamps), when it was last seen (UTC),
+    /// by what, and whether its last raw event ended the burst (a known file closed after writing).
+    /// </summary>
+    private readonly record struct Pending(long First, long Last, DateTimeOffset ObservedAt, ChangeSource Source, bool Done = false);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "The kernel's inotify queue for {MountPath} overflowed (fs.inotify.max_queued_events = {MaxQueued}): changes were lost from the watch; rescanning now to find them. If this repeats, raise fs.inotify.max_queued_events on the node")]

@@ -125,7 +125,13 @@ internal sealed partial class ChangeLoop : BackgroundService
                     _detector.ResolveDue(BatchMaxEvents, _spool.Limits.MaxWeight / 4);
                 }
 
-                Flush();
+                // Group commit: a batch goes to the spool when nothing is being stored, else it grows (to its bounds)
+                // until the store in flight is done, so that the batches' size follows the database's pace.
+                if (_spool.Count == 0 || _detector.RecordedEvents >= BatchMaxEvents || _detector.RecordedBytes >= _spool.Limits.MaxWeight / 4)
+                {
+                    Flush();
+                }
+
                 if (_resync && _spool.Count == 0)
                 {
                     Resync(stoppingToken);
