@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Configuration;
@@ -35,7 +34,7 @@ internal sealed partial class ChangeLoop : BackgroundService
     private readonly RetryPolicy _retry;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly ILogger<ChangeLoop> _logger;
-    private readonly ConcurrentQueue<ScanResult> _scans = new();
+    private ScanResult? _latestScan;
     private volatile bool _resync;
     private int _scanning;
 
@@ -59,7 +58,9 @@ internal sealed partial class ChangeLoop : BackgroundService
         _retry = retry;
         _lifetime = lifetime;
         _logger = logger;
-        feed.Subscribe((scan, _) => _scans.Enqueue(scan));
+        // Only the latest scan is worth comparing: an older one waiting would only hold its memory (a million entries
+        // take about 100 MB) and find less.
+        feed.Subscribe((scan, _) => Interlocked.Exchange(ref _latestScan, scan));
         outcomes.Lost += _ => _resync = true;
     }
 
@@ -105,7 +106,7 @@ internal sealed partial class ChangeLoop : BackgroundService
                     _detector.OnEvents(buffer.AsSpan(0, read));
                 }
 
-                while (_scans.TryDequeue(out var scan))
+                if (Interlocked.Exchange(ref _latestScan, null) is { } scan)
                 {
                     _detector.Reconcile(scan.Snapshot);
                 }
@@ -174,7 +175,7 @@ internal sealed partial class ChangeLoop : BackgroundService
         {
             try
             {
-                _scans.Enqueue(_scanner.Scan(_agent.MountPath, stoppingToken));
+                Interlocked.Exchange(ref _latestScan, _scanner.Scan(_agent.MountPath, stoppingToken));
             }
             catch (OperationCanceledException)
             {

@@ -45,7 +45,8 @@ internal sealed record FileEvent(
         _ => "attrib",
     };
 
-    public long ApproximateBytes => 200 + Path.Length + (OldPath?.Length ?? 0) + (Content?.Length ?? 0);
+    /// <summary>What it holds in memory: the record (about 150 bytes), its path arrays and its content.</summary>
+    public long ApproximateBytes => 150 + 2 * 32 + Path.Length + (OldPath?.Length ?? 0) + (Content is null ? 0 : 32 + Content.Length);
 }
 
 [Flags]
@@ -76,7 +77,8 @@ internal sealed class FileEventBatch(string nodeName, string mountPath, List<Fil
 
     public Guid Id => events[0].Id;
 
-    public long ApproximateBytes { get; } = events.Sum(e => e.ApproximateBytes) + state.Keys.Sum(k => 120L + k.Length);
+    /// <summary>Its events, and per path of its state an entry of the dictionary (with the path, about 130 bytes).</summary>
+    public long ApproximateBytes { get; } = events.Sum(e => e.ApproximateBytes) + state.Keys.Sum(k => 130L + k.Length);
 }
 
 /// <summary>File events in the delivery pipeline: the spool's weight bound counts the memory they hold (<c>Agent:Changes:SpoolMaxBytes</c>).</summary>
