@@ -72,7 +72,7 @@ public sealed class ContentTests : IDisposable
     {
         _tree.Shell("head -c 60000000 /dev/urandom > growing.log");
         await using var watched = await WatchedTree.StartAsync(_tree, ("Agent__Changes__MaxWait", "00:00:00.3"));
-        var before = await watched.SettleAsync();
+        var before = await watched.BaselineAsync();
 
         // Appends every millisecond for three seconds: reading 60 MB takes longer than the gap between two appends.
         using (var writer = Process.Start(new ProcessStartInfo("python3", ["-c",

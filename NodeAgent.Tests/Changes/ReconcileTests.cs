@@ -31,7 +31,7 @@ public sealed class ReconcileTests : IDisposable
         _tree.File("removed.c", "gone soon");
         await using var watched = await WatchedTree.StartAsync(_tree);
         await watched.WaitUntilStoredStateEqualsDiskAsync();
-        var before = await watched.SettleAsync();
+        var before = await watched.BaselineAsync();
         await watched.StopAgentAsync();
 
         _tree.File("edited.c", "after the agent stopped");

@@ -65,7 +65,7 @@ public sealed class WatchTests : IDisposable
     {
         _tree.File("src/app.py", "print(1)\n");
         await using var watched = await WatchedTree.StartAsync(_tree);
-        var before = await watched.SettleAsync();
+        var before = await watched.BaselineAsync();
 
         // What editors do: write a new file beside it, then rename it over the old one.
         _tree.Shell("printf 'print(2)\\n' > src/.app.py.swp && mv src/.app.py.swp src/app.py");
@@ -84,7 +84,7 @@ public sealed class WatchTests : IDisposable
         _tree.File("a/one.c", "1");
         _tree.Dir("b");
         await using var watched = await WatchedTree.StartAsync(_tree);
-        var before = await watched.SettleAsync();
+        var before = await watched.BaselineAsync();
 
         _tree.Shell("mv a/one.c b/two.c");
         var events = await watched.WaitForEventsAsync(e => e.Count > before);
@@ -102,7 +102,7 @@ public sealed class WatchTests : IDisposable
         _tree.File("course/hw1/a.c", "a");
         _tree.File("course/hw1/deep/b.c", "b");
         await using var watched = await WatchedTree.StartAsync(_tree);
-        var before = await watched.SettleAsync();
+        var before = await watched.BaselineAsync();
 
         _tree.Shell("mv course/hw1 course/hw1-final");
         await watched.WaitForEventsAsync(e => Has(e, "rename", "course/hw1-final"));
@@ -124,7 +124,7 @@ public sealed class WatchTests : IDisposable
         outside.File("incoming/x/y/2.c", "2");
         outside.File("incoming/3.txt", "3");
         await using var watched = await WatchedTree.StartAsync(_tree);
-        var before = await watched.SettleAsync();
+        var before = await watched.BaselineAsync();
 
         _tree.Shell($"mv '{outside.Root}/incoming' ./incoming");
         await watched.WaitForEventsAsync(e => Has(e, "create", "incoming/x/y/2.c"));
@@ -161,7 +161,7 @@ public sealed class WatchTests : IDisposable
         _tree.File("gone/a/b/2.c", "2");
         _tree.File("kept.c", "k");
         await using var watched = await WatchedTree.StartAsync(_tree);
-        var before = await watched.SettleAsync();
+        var before = await watched.BaselineAsync();
 
         _tree.Shell("rm -rf gone");
         await watched.WaitForEventsAsync(e => Has(e, "delete", "gone"));

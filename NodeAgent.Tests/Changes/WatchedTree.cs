@@ -149,6 +149,13 @@ public sealed class WatchedTree : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until what is on disk is stored (the first scan's events included) and returns how many events are stored.</summary>
+    public async Task<int> BaselineAsync()
+    {
+        await WaitUntilStoredStateEqualsDiskAsync();
+        return await SettleAsync();
+    }
+
     /// <summary>The stored current state: path to "type size sha256".</summary>
     public async Task<SortedDictionary<string, string>> StoredStateAsync()
     {

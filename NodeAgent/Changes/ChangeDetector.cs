@@ -34,6 +34,7 @@ internal sealed partial class ChangeDetector : IDisposable
     private readonly HashSet<byte[]> _unwatched = new(PathComparer.Instance);
     private readonly Dictionary<byte[], Pending> _pending = new(PathComparer.Instance);
     private readonly Queue<byte[]> _due = new();
+    private readonly Queue<(byte[] Path, DateTimeOffset ObservedAt)> _found = new();
     private readonly Dictionary<uint, (byte[] Path, bool IsDirectory, long Read)> _movesFrom = [];
     private List<FileEvent> _events = [];
     private long _eventBytes;
@@ -255,13 +256,13 @@ internal sealed partial class ChangeDetector : IDisposable
     /// </summary>
     public void ResolveDue(int maxEvents = int.MaxValue, long maxBytes = long.MaxValue, bool all = false)
     {
-        if (_pending.Count == 0)
+        if (_pending.Count == 0 && _found.Count == 0)
         {
             return;
         }
 
         var now = _time.GetTimestamp();
-        if (_due.Count == 0 || all)
+        if (_pending.Count > 0 && (_due.Count == 0 || all))
         {
             var due = new List<byte[]>();
             foreach (var (path, pending) in _pending)
@@ -286,6 +287,15 @@ internal sealed partial class ChangeDetector : IDisposable
             {
                 _pending.Remove(path);
                 Resolve(path, pending);
+            }
+        }
+
+        // Then what scans found, in tree order; a path the watch is also waiting on is left to the watch.
+        while (_events.Count < maxEvents && _eventBytes < maxBytes && _found.TryDequeue(out var found))
+        {
+            if (!_pending.ContainsKey(found.Path))
+            {
+                Resolve(found.Path, new Pending(now, now, found.ObservedAt, ChangeSource.Scan));
             }
         }
     }
@@ -401,8 +411,11 @@ internal sealed partial class ChangeDetector : IDisposable
         using var activity = Shared.Telemetry.AgentDiagnostics.ActivitySource.StartActivity(ChangesMetrics.ReconcileActivityName);
         activity?.SetTag("scan.entries", snapshot.Count);
         var observedAt = _time.GetUtcNow();
-        var now = _time.GetTimestamp();
-        var candidates = new List<byte[]>();
+        var differences = 0;
+
+        // A newer scan supersedes what an older one found and is not looked at yet: whatever of that still differs
+        // from the state is found again.
+        _found.Clear();
         var unwatched = new List<byte[]>();
         byte[]? excluded = null;
         _state.BeginSweep();
@@ -435,7 +448,8 @@ internal sealed partial class ChangeDetector : IDisposable
             };
             if (known is not { } meta || !meta.SameAs(scanned))
             {
-                candidates.Add(path.ToArray());
+                _found.Enqueue((path.ToArray(), observedAt));
+                differences++;
             }
 
             if (entry.Type == EntryType.Directory && !_watches.GetAlternateLookup<ReadOnlySpan<byte>>().ContainsKey(path))
@@ -444,13 +458,10 @@ internal sealed partial class ChangeDetector : IDisposable
             }
         }
 
-        candidates.AddRange(_state.NotSeen());
-        foreach (var path in candidates)
+        foreach (var path in _state.NotSeen())
         {
-            if (!_pending.ContainsKey(path))
-            {
-                Touch(path, ChangeSource.Scan, observedAt, now);
-            }
+            _found.Enqueue((path, observedAt));
+            differences++;
         }
 
         foreach (var directory in unwatched)
@@ -458,9 +469,9 @@ internal sealed partial class ChangeDetector : IDisposable
             WatchTree(directory, markEntries: true, ChangeSource.Scan);
         }
 
-        activity?.SetTag("scan.differences", candidates.Count);
+        activity?.SetTag("scan.differences", differences);
         RescanDone();
-        LogReconciled(_logger, snapshot.Count, candidates.Count, _state.Count);
+        LogReconciled(_logger, snapshot.Count, differences, _state.Count);
     }
 
     /// <summary>The events recorded since the last call, with the state they leave, as one batch (null when there are none).</summary>
