@@ -302,10 +302,11 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
         Assert.True(memoryLimit >= memoryRequest, "memory limit below the request");
         Assert.InRange(memoryLimit, 64m * 1024 * 1024, 2048m * 1024 * 1024);
 
-        // bench/memory.sh at the default spool bound (1,000,000 entries, 2 s scans, 30 s outage) peaked at 377 MiB:
-        // the limit keeps a third of headroom over it, and so does the heap limit .NET derives from it (75 %).
-        const decimal MeasuredWorstCase = 377m * 1024 * 1024;
-        Assert.True(memoryLimit >= MeasuredWorstCase * 1.5m, $"memory limit {memoryLimit / 1048576} MiB leaves too little over the measured worst case of 377 MiB");
+        // bench/memory.sh at the default bounds (1,000,000 entries, first start of file changes, 2 s scans, 30 s
+        // outage) peaked at 976 MiB: the limit keeps a third of headroom over it, and so does the heap limit .NET
+        // derives from it (75 %).
+        const decimal MeasuredWorstCase = 976m * 1024 * 1024;
+        Assert.True(memoryLimit >= MeasuredWorstCase * 1.5m, $"memory limit {memoryLimit / 1048576} MiB leaves too little over the measured worst case of 976 MiB");
         Assert.True(memoryLimit * 0.75m > MeasuredWorstCase, "the GC heap limit derived from the memory limit is below the measured worst case");
     }
 
