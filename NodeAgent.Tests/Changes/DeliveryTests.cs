@@ -71,10 +71,9 @@ public sealed class DeliveryTests : IDisposable
     public async Task Agent_killed_in_the_middle_of_a_burst_resumes_from_the_stored_state_and_stores_each_change_once()
     {
         await using var watched = await WatchedTree.StartAsync(_tree);
-        using var burst = new CancellationTokenSource();
         var writer = Task.Run(async () =>
         {
-            for (var i = 0; i < 4000; i++)
+            for (var i = 0; i < 2000; i++)
             {
                 _tree.File($"burst/{i / 500}/{i:D4}.py", $"print({i})");
                 if (i % 100 == 0)
@@ -87,6 +86,12 @@ public sealed class DeliveryTests : IDisposable
         await watched.WaitForEventsAsync(e => e.Count(x => x.Path.StartsWith("burst/", StringComparison.Ordinal)) > 200);
         await watched.KillAgentAsync();
         await writer;
+        // The rest of the burst happens while the agent is down.
+        for (var i = 2000; i < 4000; i++)
+        {
+            _tree.File($"burst/{i / 500}/{i:D4}.py", $"print({i})");
+        }
+
         await watched.StartAgentAsync();
         await watched.WaitUntilStoredStateEqualsDiskAsync();
         await watched.SettleAsync();
