@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using NodeAgent.Shared.Configuration;
 using NodeAgent.Shared.Delivery;
 using NodeAgent.Shared.Hosting;
+using NodeAgent.Shared.Tree;
 
 namespace NodeAgent.Changes;
 

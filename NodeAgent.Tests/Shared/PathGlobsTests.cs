@@ -1,7 +1,7 @@
 using System.Text;
-using NodeAgent.Changes;
+using NodeAgent.Shared.Tree;
 
-namespace NodeAgent.Tests.Changes;
+namespace NodeAgent.Tests.Shared;
 
 /// <summary>
 /// Gitignore-like path patterns matched on the bytes of relative paths: the default exclude and snapshot sets,

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Text;
 
-namespace NodeAgent.Changes;
+namespace NodeAgent.Shared.Tree;
 
 /// <summary>
 /// A set of gitignore-like path patterns (which files to snapshot, which directories never to watch), matched on the
