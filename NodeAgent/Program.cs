@@ -2,8 +2,10 @@
 // here); the host, the endpoints, the database and the delivery pipeline are the shared base (Shared/).
 using NodeAgent.Changes;
 using NodeAgent.Inventory;
+using NodeAgent.Processes;
 using NodeAgent.Shared.Hosting;
 
 return await AgentHost.RunAsync(args,
     new InventoryCapability(),
-    new ChangesCapability());
+    new ChangesCapability(),
+    new ProcessesCapability());

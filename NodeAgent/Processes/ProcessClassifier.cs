@@ -20,7 +20,9 @@ internal enum ProcessKind
 /// </summary>
 internal sealed class ProcessClassifier(PathGlobs include, PathGlobs compile, PathGlobs run, string mountPath)
 {
-    private static readonly HashSet<string> OptionsWithValue = ["-o", "-I", "-include", "-D", "-U", "-MF", "-MT", "-MQ", "-x", "-L", "-l", "-isystem", "-iquote"];
+    // The options named above plus those whose value may look like a source file (cc1's -dumpbase main.c).
+    private static readonly HashSet<string> OptionsWithValue =
+        ["-o", "-I", "-include", "-D", "-U", "-MF", "-MT", "-MQ", "-x", "-L", "-l", "-isystem", "-iquote", "-dumpbase", "-dumpbase-ext", "-dumpdir", "-auxbase", "-auxbase-strip"];
 
     private static readonly HashSet<string> SourceExtensions =
         [".c", ".cc", ".cpp", ".cxx", ".c++", ".h", ".hh", ".hpp", ".hxx", ".java", ".rs", ".go", ".py", ".js", ".ts", ".cs", ".s", ".S"];
@@ -28,9 +30,10 @@ internal sealed class ProcessClassifier(PathGlobs include, PathGlobs compile, Pa
     private readonly byte[] _mountPrefix = Encoding.UTF8.GetBytes(mountPath.TrimEnd('/') + "/");
 
     public static readonly IReadOnlyList<string> DefaultInclude =
-        ["gcc*", "g++*", "cc", "c++", "cc1*", "clang*", "ld", "as", "python*", "java*", "javac", "node", "make", "cmake", "rustc", "cargo", "go"];
+        ["gcc*", "*-gcc*", "g++*", "*-g++*", "cc", "c++", "cc1*", "clang*", "ld", "as", "python*", "java*", "javac", "node", "make", "cmake", "rustc", "cargo", "go"];
 
-    public static readonly IReadOnlyList<string> DefaultCompile = ["gcc*", "g++*", "cc", "c++", "cc1*", "clang*", "javac", "rustc", "cargo", "go"];
+    // Debian's gcc resolves to x86_64-linux-gnu-gcc-12: target-prefixed names are compilers too.
+    public static readonly IReadOnlyList<string> DefaultCompile = ["gcc*", "*-gcc*", "g++*", "*-g++*", "cc", "c++", "cc1*", "clang*", "javac", "rustc", "cargo", "go"];
 
     public static readonly IReadOnlyList<string> DefaultRun = ["python*", "java", "node"];
 
@@ -90,9 +93,10 @@ internal sealed class ProcessClassifier(PathGlobs include, PathGlobs compile, Pa
             }
 
             var dot = text.LastIndexOf('.');
-            if (dot > 0 && SourceExtensions.Contains(text[dot..]))
+            if (dot > 0 && SourceExtensions.Contains(text[dot..]) && Resolve(argument, workingDirectory) is var source
+                && !sources.Any(s => s.AsSpan().SequenceEqual(source)))
             {
-                sources.Add(Resolve(argument, workingDirectory));
+                sources.Add(source);
             }
         }
 

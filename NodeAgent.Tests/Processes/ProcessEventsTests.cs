@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using NodeAgent.Tests.Infrastructure;
+using Npgsql;
+
+namespace NodeAgent.Tests.Processes;
+
+/// <summary>The real agent recording real processes into a real database.</summary>
+public sealed class ProcessEventsTests : IDisposable
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private readonly TempTree _tree = new();
+
+    public void Dispose() => _tree.Dispose();
+
+    [Fact]
+    public async Task Compiles_and_runs_are_stored_with_sources_exit_codes_and_signals()
+    {
+        var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(connectionString, _tree.Root,
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false")));
+        await agent.WaitForLinesAsync("Recording process activity", 1, Patience);
+        var work = _tree.Dir("s001/hw1");
+        _tree.File("s001/hw1/main.c", "int main(void) { return 0; }\n");
+
+        await RunAsync(work, "gcc", "-c", "-o", "main.o", "main.c");
+        await RunAsync(work, "python3", "-c", "import sys; sys.exit(3)");
+        await RunAsync(work, "python3", "-c", "import os; os.kill(os.getpid(), 11)");
+
+        await using var database = NpgsqlDataSource.Create(connectionString);
+        var deadline = DateTime.UtcNow + Patience;
+        List<(string Kind, string Exe, string[] Sources, int? Exit, int? Signal, string Cwd)> rows = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            rows = [];
+            await using var command = database.CreateCommand(
+                "SELECT kind, exe, source_files, exit_code, signal, cwd FROM process_events WHERE ended_at IS NOT NULL AND cwd = $1 ORDER BY started_at");
+            command.Parameters.AddWithValue(work);
+            await using var reader = await command.ExecuteReaderAsync();
+            while (await reader.ReadAsync())
+            {
+                rows.Add((reader.GetString(0), reader.GetString(1), reader.GetFieldValue<string[]>(2),
+                    reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.IsDBNull(4) ? null : reader.GetInt32(4), reader.GetString(5)));
+            }
+
+            if (rows.Count(r => r.Exe.Contains("python", StringComparison.Ordinal)) >= 2 && rows.Any(r => r.Kind == "compile"))
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        var all = string.Join("\n", rows.Select(r => $"{r.Kind} {r.Exe} [{string.Join(' ', r.Sources)}] exit {r.Exit} signal {r.Signal}"));
+        var compile = rows.First(r => r.Kind == "compile" && r.Sources.Length > 0);
+        Assert.True(rows.Where(r => r.Kind == "compile").All(r => r.Sources.SequenceEqual([Path.Combine(work, "main.c")])), all);
+        Assert.Equal(0, compile.Exit);
+        var pythons = rows.Where(r => r.Exe.Contains("python", StringComparison.Ordinal)).ToList();
+        await using (var dump = database.CreateCommand("SELECT kind, exe, cwd, argv::text, exit_code, signal, ended_at IS NULL FROM process_events"))
+        await using (var reader = await dump.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                all += $"\nrow: {reader.GetValue(0)} {reader.GetValue(1)} {reader.GetValue(2)} {reader.GetValue(3)} {reader.GetValue(4)} {reader.GetValue(5)} running={reader.GetValue(6)}";
+            }
+        }
+
+        Assert.True(pythons.Count == 2, all);
+        Assert.Equal((3, (int?)null), (pythons[0].Exit, pythons[0].Signal));
+        Assert.Equal(((int?)null, 11), (pythons[1].Exit, pythons[1].Signal));
+        Assert.All(pythons, p => Assert.Equal("run", p.Kind));
+    }
+
+    private static async Task RunAsync(string cwd, string file, params string[] arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, arguments) { WorkingDirectory = cwd, RedirectStandardError = true })!;
+        await process.WaitForExitAsync();
+    }
+}
