@@ -21,7 +21,11 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
 
     public static TheoryData<string> Renderings =>
         [nameof(ManifestsFixture.Cnpg), nameof(ManifestsFixture.Bitnami), nameof(ManifestsFixture.WithServiceMonitor), nameof(ManifestsFixture.NonRoot),
-         nameof(ManifestsFixture.WithPodMonitor)];
+         nameof(ManifestsFixture.WithPodMonitor), nameof(ManifestsFixture.NoProcesses)];
+
+    /// <summary>Whether the rendered agent records process activity (Agent:Processes:Enabled is not false).</summary>
+    public static bool RecordsProcesses(RenderedManifests rendered) =>
+        !string.Equals(rendered.AgentLiteralEnvironment().GetValueOrDefault("Agent__Processes__Enabled"), "false", StringComparison.OrdinalIgnoreCase);
 
     public const string PriorityClassName = "node-monitor-agent";
     public const string ServiceAccountName = "nodeagent";
@@ -152,9 +156,9 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
         var mountPath = rendered.AgentLiteralEnvironment().GetValueOrDefault("Agent__MountPath") ?? "/mnt/node-data";
         Assert.Equal(mountPath.TrimEnd('/'), mount.MountPath.TrimEnd('/'));
 
-        // Nothing else of the host is visible.
+        // Nothing else of the host is visible but, for process activity, its PIDs.
         Assert.NotEqual(true, rendered.AgentPod.HostNetwork);
-        Assert.NotEqual(true, rendered.AgentPod.HostPID);
+        Assert.Equal(RecordsProcesses(rendered), rendered.AgentPod.HostPID == true);
         Assert.NotEqual(true, rendered.AgentPod.HostIPC);
     }
 
@@ -269,7 +273,8 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
         if (runAsUser == 0)
         {
             Assert.NotEqual(true, runAsNonRoot);
-            Assert.Equal(new[] { "DAC_READ_SEARCH" }, added);
+            // Process activity adds exactly what it needs: the connector (NET_ADMIN) and other users' /proc links (SYS_PTRACE).
+            Assert.Equal(RecordsProcesses(rendered) ? ["DAC_READ_SEARCH", "NET_ADMIN", "SYS_PTRACE"] : new[] { "DAC_READ_SEARCH" }, added);
         }
         else
         {

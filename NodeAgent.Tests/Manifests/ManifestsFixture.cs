@@ -9,6 +9,7 @@ public sealed class ManifestsFixture
     public const string ServiceMonitorComponent = "aspirate-output/components/servicemonitor";
     public const string NonRootComponent = "aspirate-output/components/non-root";
     public const string PodMonitorComponent = "aspirate-output/components/podmonitor";
+    public const string NoProcessesComponent = "aspirate-output/components/no-processes";
 
     private readonly Lazy<RenderedManifests> _cnpg = new(() => new RenderedManifests(Overlay, Kustomize.Render(Overlay)));
     private readonly Lazy<RenderedManifests> _bitnami = new(() => new RenderedManifests(BitnamiOverlay, Kustomize.Render(BitnamiOverlay)));
@@ -17,6 +18,9 @@ public sealed class ManifestsFixture
         "overlay + components/non-root", Kustomize.RenderComposition([Overlay], [NonRootComponent])));
     private readonly Lazy<RenderedManifests> _podMonitor = new(() => new RenderedManifests(
         "overlay + components/podmonitor", Kustomize.RenderComposition([Overlay], [PodMonitorComponent])));
+
+    private readonly Lazy<RenderedManifests> _noProcesses = new(() => new RenderedManifests(
+        "overlay + components/no-processes", Kustomize.RenderComposition([Overlay], [NoProcessesComponent])));
 
     /// <summary>The default: aspirate-output/overlay, with PostgreSQL from CloudNativePG.</summary>
     public RenderedManifests Cnpg => _cnpg.Value;
@@ -29,6 +33,8 @@ public sealed class ManifestsFixture
 
     public RenderedManifests WithPodMonitor => _podMonitor.Value;
 
+    public RenderedManifests NoProcesses => _noProcesses.Value;
+
     public RenderedManifests Get(string name) => name switch
     {
         nameof(Cnpg) => Cnpg,
@@ -36,6 +42,7 @@ public sealed class ManifestsFixture
         nameof(WithServiceMonitor) => WithServiceMonitor,
         nameof(NonRoot) => NonRoot,
         nameof(WithPodMonitor) => WithPodMonitor,
+        nameof(NoProcesses) => NoProcesses,
         _ => throw new ArgumentOutOfRangeException(nameof(name), name, "unknown rendering"),
     };
 }

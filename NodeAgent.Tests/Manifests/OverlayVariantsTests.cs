@@ -150,7 +150,24 @@ public sealed class OverlayVariantsTests(ManifestsFixture fixture)
         Assert.Empty(container.SecurityContext?.Capabilities?.Add ?? []);
         Assert.Equal(new[] { "ALL" }, container.SecurityContext?.Capabilities?.Drop ?? []);
 
-        // The default stays UID 0 with CAP_DAC_READ_SEARCH only (see README.md).
+        // The default stays UID 0 (see README.md).
         Assert.Equal(0, fixture.Cnpg.AgentContainer.SecurityContext?.RunAsUser ?? fixture.Cnpg.AgentPod.SecurityContext?.RunAsUser);
+        // Without capabilities there is no process activity, nor the host's PIDs.
+        Assert.NotEqual(true, pod.HostPID);
+        Assert.False(AgentOverlayTests.RecordsProcesses(fixture.NonRoot));
+    }
+
+    [Fact]
+    public void NoProcesses_component_drops_the_host_pids_and_the_capabilities_of_process_activity_and_nothing_else()
+    {
+        var rendered = fixture.NoProcesses;
+        Assert.NotEqual(true, rendered.AgentPod.HostPID);
+        Assert.Equal(new[] { "DAC_READ_SEARCH" }, rendered.AgentContainer.SecurityContext?.Capabilities?.Add ?? []);
+        Assert.Equal("false", rendered.AgentLiteralEnvironment()["Agent__Processes__Enabled"]);
+        Assert.Equal(fixture.Cnpg.Objects.Count, rendered.Objects.Count);
+
+        // The default records process activity with the host's PIDs.
+        Assert.True(fixture.Cnpg.AgentPod.HostPID);
+        Assert.True(AgentOverlayTests.RecordsProcesses(fixture.Cnpg));
     }
 }

@@ -68,6 +68,29 @@ public sealed class ProcessEventsTests : IDisposable
         Assert.Equal((3, (int?)null), (pythons[0].Exit, pythons[0].Signal));
         Assert.Equal(((int?)null, 11), (pythons[1].Exit, pythons[1].Signal));
         Assert.All(pythons, p => Assert.Equal("run", p.Kind));
+
+        // The views: the build is among the builds and runs of its directory, and it did not fail.
+        await using var views = database.CreateCommand("SELECT (SELECT count(*) FROM builds_and_runs WHERE cwd = $1 AND kind = 'compile'), (SELECT count(*) FROM failing_builds WHERE cwd = $1)");
+        views.Parameters.AddWithValue(work);
+        await using var counts = await views.ExecuteReaderAsync();
+        await counts.ReadAsync();
+        Assert.True(counts.GetInt64(0) >= 1);
+        Assert.Equal(0, counts.GetInt64(1));
+    }
+
+    [Fact]
+    public async Task Without_the_privilege_for_the_connector_it_says_so_once_and_the_other_capabilities_go_on()
+    {
+        var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        _tree.File("a.c", "a");
+        _tree.Shell("chmod -R a+rwX .");
+        await using var agent = AgentProcess.StartAs("nobody", AgentProcess.AgentEnvironment(connectionString, _tree.Root,
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}")));
+
+        await agent.WaitForLinesAsync("Successfully saved data", 1, Patience);
+        await agent.WaitForLinesAsync("Process activity is not recorded", 1, Patience);
+        Assert.Equal(1, agent.CountLines("Process activity is not recorded"));
+        Assert.Contains("CAP_NET_ADMIN", agent.Lines.Single(l => l.Contains("Process activity is not recorded", StringComparison.Ordinal)), StringComparison.Ordinal);
     }
 
     private static async Task RunAsync(string cwd, string file, params string[] arguments)

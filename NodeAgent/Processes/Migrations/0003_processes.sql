@@ -56,3 +56,24 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Builds and runs, per working directory, with how they ended.
+CREATE VIEW builds_and_runs AS
+SELECT node_name, cwd, kind, exe, argv, source_files, started_at, ended_at, duration, exit_code, signal,
+       container_id, pod_uid, hostname, process_id
+  FROM process_events
+ WHERE kind IN ('compile', 'run');
+
+-- Builds that failed: a compiler that exited non-zero or was killed by a signal.
+CREATE VIEW failing_builds AS
+SELECT node_name, cwd, exe, argv, source_files, started_at, ended_at, exit_code, signal, container_id, hostname, process_id
+  FROM process_events
+ WHERE kind = 'compile' AND ended_at IS NOT NULL AND (exit_code <> 0 OR signal IS NOT NULL);
+
+-- Everything kept that ran in one container, in order.
+CREATE FUNCTION processes_in_container(container text)
+RETURNS SETOF process_events
+LANGUAGE sql STABLE
+AS $$
+    SELECT * FROM process_events WHERE container_id = container ORDER BY started_at, process_id
+$$;
