@@ -56,9 +56,14 @@ public sealed class AgentProcess : IAsyncDisposable
         StartAs(runAs: null, environment, arguments);
 
     /// <summary>Starts the agent as another user (through runuser), e.g. to meet permissions that root would bypass.</summary>
-    public static AgentProcess StartAs(string? runAs, IDictionary<string, string?> environment, params string[] arguments)
+    public static AgentProcess StartAs(string? runAs, IDictionary<string, string?> environment, params string[] arguments) =>
+        StartWrapped(runAs, wrapper: [], environment, arguments);
+
+    /// <summary>Starts the agent through <paramref name="wrapper"/> (e.g. <c>unshare -n</c>: in a network namespace of its own).</summary>
+    public static AgentProcess StartWrapped(string? runAs, string[] wrapper, IDictionary<string, string?> environment, params string[] arguments)
     {
         string[] command = NativeAgent is { } native ? [native] : ["dotnet", AgentAssembly];
+        command = [.. wrapper, .. command];
         if (runAs is not null)
         {
             command = ["runuser", "-u", runAs, "--", .. ReachableBy(runAs, command)];

@@ -43,6 +43,10 @@ public sealed class PostgresServer : IAsyncDisposable
     public string ConnectionString(string database) =>
         $"Host=127.0.0.1;Port={Port};Database={database};Username=postgres;Pooling=false;Timeout=5";
 
+    /// <summary>The same database through the server's Unix socket (reachable from another network namespace).</summary>
+    public string UnixSocketConnectionString(string connectionString) =>
+        new Npgsql.NpgsqlConnectionStringBuilder(connectionString) { Host = _directory, Port = Port }.ConnectionString;
+
     /// <param name="tlsOnly">serve TLS with a self-signed certificate and refuse every connection without it</param>
     public static async Task<PostgresServer> StartAsync(bool tlsOnly = false)
     {

@@ -6,8 +6,9 @@ namespace NodeAgent.Processes;
 
 /// <summary>
 /// The kernel's process-event connector (netlink <c>NETLINK_CONNECTOR</c>, group <c>CN_IDX_PROC</c>): a message for
-/// every fork, exec and exit on the machine. It needs CAP_NET_ADMIN and, to see the node's processes rather than a
-/// container's, the host PID namespace. The socket's receive buffer is made large so that a burst of short processes
+/// every fork, exec and exit on the machine. The kernel sends them only into the host's network namespace (elsewhere
+/// subscribing fails with ECONNREFUSED), so a pod needs hostNetwork; /proc must show the host's PIDs (hostPID); and
+/// before kernel 6.6 subscribing needs CAP_NET_ADMIN. The socket's receive buffer is made large so that a burst of short processes
 /// is queued by the kernel while the reader catches up; what is lost anyway (ENOBUFS, a gap in the sequence numbers)
 /// is counted by the caller.
 /// </summary>

@@ -136,7 +136,7 @@ internal sealed partial class ProcessLoop(
     private static partial void LogListening(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Warning,
-        Message = "Process activity is not recorded: {Reason}. It needs the host PID namespace (hostPID: true) and CAP_NET_ADMIN; the other capabilities go on")]
+        Message = "Process activity is not recorded: {Reason}. It needs the host's network and PID namespaces (hostNetwork and hostPID: the kernel sends process events only into the host's network namespace) and CAP_NET_ADMIN; the other capabilities go on")]
     private static partial void LogUnavailable(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning,
