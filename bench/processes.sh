@@ -507,6 +507,10 @@ def measure(env, count, parallel, child_ms, agent, port, pg, program, work, say,
         b = (metrics_before or {}).get(n)
         a = (metrics_after or {}).get(n)
         w(f"  {n:<58}{'-' if b is None else f'{b:g}'} -> {'-' if a is None else f'{a:g}'}")
+    enobufs = any("The kernel dropped process events" in l for l in log)
+    w(f"  (the agent's warning on ENOBUFS, 'The kernel dropped process events', was {'logged' if enobufs else 'not logged'}: lost"
+      f"{' counts ENOBUFS' if enobufs else ''}")
+    w(f"   {'and' if enobufs else 'then counts only'} gaps in the connector's per-CPU sequence numbers between the messages it parses)")
     w("")
     w(f"agent log: {len(problems)} warning/error lines" + (":" if problems else ""))
     seen = collections.Counter(re.sub(r"\d+", "N", p.split(" ", 1)[-1]) for p in problems)

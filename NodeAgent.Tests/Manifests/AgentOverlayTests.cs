@@ -156,8 +156,10 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
         var mountPath = rendered.AgentLiteralEnvironment().GetValueOrDefault("Agent__MountPath") ?? "/mnt/node-data";
         Assert.Equal(mountPath.TrimEnd('/'), mount.MountPath.TrimEnd('/'));
 
-        // Nothing else of the host is visible but, for process activity, its PIDs.
-        Assert.NotEqual(true, rendered.AgentPod.HostNetwork);
+        // Nothing else of the host is visible but, for process activity, its network and PIDs (the kernel's
+        // process events reach only the host's network namespace), with cluster DNS kept.
+        Assert.Equal(RecordsProcesses(rendered), rendered.AgentPod.HostNetwork == true);
+        Assert.Equal(rendered.AgentPod.HostNetwork == true ? "ClusterFirstWithHostNet" : "ClusterFirst", rendered.AgentPod.DnsPolicy ?? "ClusterFirst");
         Assert.Equal(RecordsProcesses(rendered), rendered.AgentPod.HostPID == true);
         Assert.NotEqual(true, rendered.AgentPod.HostIPC);
     }
