@@ -97,6 +97,56 @@ public sealed class ProcessEventsTests : IDisposable
         Assert.False(agent.HasExited);
     }
 
+    [Fact]
+    public async Task Processes_that_run_during_a_database_outage_are_stored_once_when_it_returns()
+    {
+        await using var server = await PostgresServer.StartAsync();
+        var connectionString = await server.CreateDatabaseAsync("outage") + ";Timeout=2";
+        await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(connectionString, _tree.Root,
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false")));
+        await agent.WaitForLinesAsync("Successfully saved data", 1, Patience);
+        var work = _tree.Dir("outage");
+
+        await server.StopServerAsync();
+        for (var code = 1; code <= 5; code++)
+        {
+            await RunAsync(work, "python3", "-c", $"import sys; sys.exit({code})");
+        }
+
+        await agent.WaitForLinesAsync("Could not store batch of process events", 1, Patience);
+        await server.StartServerAsync();
+        await using var database = NpgsqlDataSource.Create(connectionString);
+        var deadline = DateTime.UtcNow + Patience;
+        List<int> codes = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            codes = [];
+            try
+            {
+                await using var command = database.CreateCommand("SELECT exit_code FROM process_events WHERE cwd = $1 AND ended_at IS NOT NULL ORDER BY started_at");
+                command.Parameters.AddWithValue(work);
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    codes.Add(reader.GetInt32(0));
+                }
+            }
+            catch (NpgsqlException)
+            {
+                // The server is still starting.
+            }
+
+            if (codes.Count >= 5)
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        Assert.Equal([1, 2, 3, 4, 5], codes);
+    }
+
     private static async Task RunAsync(string cwd, string file, params string[] arguments)
     {
         using var process = Process.Start(new ProcessStartInfo(file, arguments) { WorkingDirectory = cwd, RedirectStandardError = true })!;
