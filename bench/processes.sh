@@ -385,14 +385,15 @@ def measure(env, count, parallel, child_ms, agent, port, pg, program, work, say,
     rows = {}   # pid -> (exe, argv, ended, exit_code, signal, missing, kind)
     dup_rows = 0
     q = (f"SELECT pid, exe, array_to_string(argv, ' '), ended_at IS NOT NULL, coalesce(exit_code, -1), coalesce(signal, -1), "
-         f"array_to_string(missing, ','), kind FROM process_events WHERE node_name = '{NODE}' AND exe = '{program}'")
+         f"array_to_string(missing, ','), kind FROM process_events WHERE node_name = '{NODE}' "
+         f"AND (exe = '{program}' OR (exe IS NULL AND 'executable' = ANY(missing)))")
     for line in psql(f"\\copy ({q}) TO STDOUT").splitlines():
         pid, exe, argv, ended, code, sig, missing, kind = line.split("\t")
         if int(pid) in rows:
             dup_rows += 1
         rows[int(pid)] = (exe, argv, ended == "t", int(code), int(sig), missing, kind)
     other_kept = psql(f"SELECT coalesce(string_agg(n || ' ' || c, ', '), 'none') FROM (SELECT regexp_replace(coalesce(exe, '?'), '.*/', '') n, "
-                      f"count(*) c FROM process_events WHERE node_name = '{NODE}' AND exe IS DISTINCT FROM '{program}' GROUP BY 1 ORDER BY 2 DESC) x").strip()
+                      f"count(*) c FROM process_events WHERE node_name = '{NODE}' AND exe IS NOT NULL AND exe <> '{program}' GROUP BY 1 ORDER BY 2 DESC) x").strip()
 
     # ---- forkstat's lines
     fk_exec, fk_exit, fk_exit_right, fk_exec_named, fk_nobufs, fk_lines = set(), set(), set(), set(), 0, 0
@@ -465,7 +466,7 @@ def measure(env, count, parallel, child_ms, agent, port, pg, program, work, say,
     met = (len(a_exec) >= 0.999 * len(pids) and len(a_exit_right) >= 0.999 * len(pids)
            and len(a_exec) >= len(fk_exec) and len(a_exit_right) >= len(fk_exit_right))
     w(f"  goal: the agent at least 99.9 % of execs and exits, and never fewer than forkstat: {'met' if met else 'NOT met'}")
-    w(f"  (agent: a row with exe = the program for the pid; an exit: ended_at set, exit_code = i % 7 and no signal;")
+    w(f"  (agent: a row for the pid with exe = the program, or with no exe because it was gone before it could be read; an exit: ended_at set, exit_code = i % 7 and no signal;")
     w(f"   forkstat: an exec or exit line for the pid, 'right code' = its exit status = (i % 7) << 8)")
     w(f"  agent rows fully enriched (missing = '{{}}'): {len(a_full):,} = {pct(len(a_full), len(a_exec))} of its rows, {pct(len(a_full), len(pids))} of the spawned;")
     w(f"    missing by item: " + (", ".join(f"{k} {v:,}" for k, v in missing_items.most_common()) or "none"))

@@ -138,6 +138,11 @@ internal sealed unsafe partial class ProcessConnector : IDisposable
                 var data = body[16..];
                 switch (what)
                 {
+                    case not (ProcessEventKind.Fork or ProcessEventKind.Exec or ProcessEventKind.Exit):
+                        // Not used (uid, comm, ...), but numbered in the same per-CPU sequence: kept so that a gap
+                        // in the sequence means a lost message and nothing else.
+                        events.Add(new ProcessEvent(ProcessEventKind.Other, cpu, sequence, 0, 0, 0, 0, 0));
+                        break;
                     case ProcessEventKind.Fork when data.Length >= 16:
                         events.Add(new ProcessEvent(what, cpu, sequence,
                             Pid: BinaryPrimitives.ReadInt32LittleEndian(data[8..]), Tgid: BinaryPrimitives.ReadInt32LittleEndian(data[12..]),
@@ -201,6 +206,7 @@ internal sealed unsafe partial class ProcessConnector : IDisposable
 
 internal enum ProcessEventKind : uint
 {
+    Other = 0,
     Fork = 0x1,
     Exec = 0x2,
     Exit = 0x80000000,

@@ -83,8 +83,11 @@ internal sealed partial class ProcessLoop(
                     lastSequence[e.Cpu] = e.Sequence;
                     if (e.Kind == ProcessEventKind.Exec)
                     {
+                        // A process gone before it could be read (it exited at once) is still recorded, with what
+                        // is missing said: whether it would have been kept cannot be known.
                         var details = reader.Read(e.Tgid, settings.ArgvMaxBytes);
-                        if (details.Executable is not { } executable || !classifier.Keeps(executable))
+                        var executable = details.Executable ?? [];
+                        if (details.Executable is not null && !classifier.Keeps(executable))
                         {
                             // An earlier image of this process that was kept ends here (it became something else).
                             if (running.Remove(e.Tgid, out var replaced))
@@ -95,7 +98,7 @@ internal sealed partial class ProcessLoop(
                             continue;
                         }
 
-                        var kind = classifier.Classify(executable);
+                        var kind = details.Executable is null ? ProcessKind.Other : classifier.Classify(executable);
                         var row = new ProcessRow(Guid.CreateVersion7(now), e.Tgid, now, details, kind,
                             details.Arguments is { } arguments ? ProcessClassifier.SourceFiles(arguments, kind, executable, details.WorkingDirectory) : [],
                             null, null, null);
@@ -106,7 +109,8 @@ internal sealed partial class ProcessLoop(
 
                         running[e.Tgid] = row;
                         rows.Add(row);
-                        metrics.ProcessEvents.Add(1, new KeyValuePair<string, object?>("process_name", System.Text.Encoding.UTF8.GetString(executable.AsSpan(executable.AsSpan().LastIndexOf((byte)'/') + 1))));
+                        metrics.ProcessEvents.Add(1, new KeyValuePair<string, object?>("process_name",
+                            details.Executable is null ? "unknown" : System.Text.Encoding.UTF8.GetString(executable.AsSpan(executable.AsSpan().LastIndexOf((byte)'/') + 1))));
                         if (details.Missing != ProcessReadFlags.None)
                         {
                             metrics.EnrichmentMisses.Add(1);
