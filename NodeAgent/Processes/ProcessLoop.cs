@@ -78,6 +78,11 @@ internal sealed partial class ProcessLoop(
                     if (lastSequence.TryGetValue(e.Cpu, out var last) && e.Sequence > last + 1)
                     {
                         metrics.Lost.Add(e.Sequence - last - 1);
+                        if (!lostReported)
+                        {
+                            lostReported = true;
+                            LogLost(logger, settings.ReceiveBufferBytes);
+                        }
                     }
 
                     lastSequence[e.Cpu] = e.Sequence;
@@ -144,6 +149,6 @@ internal sealed partial class ProcessLoop(
     private static partial void LogUnavailable(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning,
-        Message = "The kernel dropped process events: the connector's receive buffer ({Bytes} bytes) was full. Counted in nodemonitor_processes_lost_total; raise Agent:Processes:ReceiveBufferBytes")]
+        Message = "The kernel dropped process events (its receive buffer of {Bytes} bytes was full, or its sequence skipped): counted in nodemonitor_processes_lost_total, logged once; raise Agent:Processes:ReceiveBufferBytes")]
     private static partial void LogLost(ILogger logger, int bytes);
 }
