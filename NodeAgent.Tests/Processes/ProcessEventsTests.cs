@@ -33,7 +33,7 @@ public sealed class ProcessEventsTests : IDisposable
         {
             rows = [];
             await using var command = database.CreateCommand(
-                "SELECT kind, exe, source_files, exit_code, signal, cwd FROM process_events WHERE ended_at IS NOT NULL AND cwd = $1 ORDER BY started_at");
+                "SELECT kind, coalesce(exe, ''), source_files, exit_code, signal, cwd FROM process_events WHERE ended_at IS NOT NULL AND cwd = $1 ORDER BY started_at");
             command.Parameters.AddWithValue(work);
             await using var reader = await command.ExecuteReaderAsync();
             while (await reader.ReadAsync())
@@ -123,7 +123,7 @@ public sealed class ProcessEventsTests : IDisposable
             codes = [];
             try
             {
-                await using var command = database.CreateCommand("SELECT exit_code FROM process_events WHERE cwd = $1 AND ended_at IS NOT NULL ORDER BY started_at");
+                await using var command = database.CreateCommand("SELECT exit_code FROM process_events WHERE cwd = $1 AND kind = 'run' AND ended_at IS NOT NULL ORDER BY started_at");
                 command.Parameters.AddWithValue(work);
                 await using var reader = await command.ExecuteReaderAsync();
                 while (await reader.ReadAsync())
