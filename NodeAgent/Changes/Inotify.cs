@@ -34,7 +34,6 @@ internal sealed unsafe partial class Inotify : IDisposable
     public const int ENOSPC = 28;
     private const int EINTR = 4;
     private const int EAGAIN = 11;
-    private const short PollIn = 1;
 
     private readonly int _fd;
 
@@ -63,16 +62,14 @@ internal sealed unsafe partial class Inotify : IDisposable
     /// <summary>Waits up to <paramref name="timeoutMs"/> for events and reads as many as fit; 0 when none came.</summary>
     public int Read(byte[] buffer, int timeoutMs)
     {
-        var poll = new PollFd { Fd = _fd, Events = PollIn };
-        var ready = Poll(&poll, 1, timeoutMs);
-        if (ready <= 0)
+        if (!NativeMethods.WaitReadable(_fd, timeoutMs))
         {
             return 0;
         }
 
         fixed (byte* pointer = buffer)
         {
-            var read = ReadFd(_fd, pointer, buffer.Length);
+            var read = NativeMethods.Read(_fd, pointer, buffer.Length);
             if (read >= 0)
             {
                 return (int)read;
@@ -130,14 +127,6 @@ internal sealed unsafe partial class Inotify : IDisposable
         public bool Is(uint flag) => (Mask & flag) != 0;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
     [LibraryImport("libc", EntryPoint = "inotify_init1", SetLastError = true)]
     private static partial int InotifyInit1(int flags);
 
@@ -146,10 +135,4 @@ internal sealed unsafe partial class Inotify : IDisposable
 
     [LibraryImport("libc", EntryPoint = "inotify_rm_watch", SetLastError = true)]
     private static partial int InotifyRmWatch(int fd, int wd);
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
-
-    [LibraryImport("libc", EntryPoint = "read", SetLastError = true)]
-    private static partial nint ReadFd(int fd, byte* buffer, nint count);
 }

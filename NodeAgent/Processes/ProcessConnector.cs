@@ -29,7 +29,6 @@ internal sealed unsafe partial class ProcessConnector : IDisposable
     private const int ConnectorHeaderSize = 20;
     public const int ENOBUFS = 105;
     private const int EAGAIN = 11;
-    private const short PollIn = 1;
 
     private readonly int _fd;
 
@@ -93,8 +92,7 @@ internal sealed unsafe partial class ProcessConnector : IDisposable
     /// </summary>
     public int Receive(byte[] buffer, int timeoutMs, List<ProcessEvent> events)
     {
-        var poll = new PollFd { Fd = _fd, Events = PollIn };
-        if (Poll(&poll, 1, timeoutMs) <= 0)
+        if (!NativeMethods.WaitReadable(_fd, timeoutMs))
         {
             return 0;
         }
@@ -177,14 +175,6 @@ internal sealed unsafe partial class ProcessConnector : IDisposable
         public uint Groups;
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private struct PollFd
-    {
-        public int Fd;
-        public short Events;
-        public short Revents;
-    }
-
     [LibraryImport("libc", EntryPoint = "socket", SetLastError = true)]
     private static partial int Socket(int domain, int type, int protocol);
 
@@ -199,9 +189,6 @@ internal sealed unsafe partial class ProcessConnector : IDisposable
 
     [LibraryImport("libc", EntryPoint = "recv", SetLastError = true)]
     private static partial nint Recv(int fd, byte* buffer, nint length, int flags);
-
-    [LibraryImport("libc", EntryPoint = "poll", SetLastError = true)]
-    private static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
 }
 
 internal enum ProcessEventKind : uint

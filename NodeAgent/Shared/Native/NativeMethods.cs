@@ -107,6 +107,24 @@ internal static unsafe partial class NativeMethods
 
     public static void LSeekStart(int fd) => LSeek(fd, 0, 0);
 
+    /// <summary>Waits up to <paramref name="timeoutMs"/> for <paramref name="fd"/> to have something to read; false on timeout (or EINTR).</summary>
+    public static bool WaitReadable(int fd, int timeoutMs)
+    {
+        var poll = new PollFd { Fd = fd, Events = 1 }; // POLLIN
+        return Poll(&poll, 1, timeoutMs) > 0;
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct PollFd
+    {
+        public int Fd;
+        public short Events;
+        public short Revents;
+    }
+
+    [LibraryImport(Libc, EntryPoint = "poll", SetLastError = true)]
+    private static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
     [LibraryImport(Libc, EntryPoint = "strerror")]
     private static partial nint StrError(int errno);
 
