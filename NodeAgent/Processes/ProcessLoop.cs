@@ -129,14 +129,14 @@ internal sealed partial class ProcessLoop(
 
                 if (rows.Count > 0 && (spool.Count == 0 || rows.Count >= BatchMaxRows))
                 {
-                    spool.Add(new ProcessBatch(agent.NodeName, rows));
+                    spool.Add(new ProcessBatch(agent.NodeName, agent.MountPath, rows));
                     rows = [];
                 }
             }
 
             if (rows.Count > 0)
             {
-                spool.Add(new ProcessBatch(agent.NodeName, rows));
+                spool.Add(new ProcessBatch(agent.NodeName, agent.MountPath, rows));
             }
         }
     }

@@ -21,7 +21,7 @@ internal sealed record ProcessRow(
 }
 
 /// <summary>The rows of one round (new processes, ended ones), stored in one transaction.</summary>
-internal sealed record ProcessBatch(string NodeName, IReadOnlyList<ProcessRow> Rows)
+internal sealed record ProcessBatch(string NodeName, string MountPath, IReadOnlyList<ProcessRow> Rows)
 {
     public long ApproximateBytes { get; } = Rows.Sum(r => r.ApproximateBytes);
 }

@@ -18,7 +18,7 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
     private static readonly string[] Columns =
     [
         "process_id", "node_name", "pid", "ppid", "uid", "gid", "exe", "exe_bytes", "parent_exe", "argv", "argv_bytes", "argv_cut", "cwd", "cwd_bytes",
-        "container_id", "pod_uid", "hostname", "kind", "source_files", "started_at", "ended_at", "exit_code", "signal", "missing",
+        "container_id", "pod_uid", "hostname", "kind", "source_files", "started_at", "ended_at", "exit_code", "signal", "missing", "mount_path",
     ];
 
     private volatile bool _schemaReady;
@@ -45,7 +45,7 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
             await create.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await BinaryCopy.WriteAsync(connection, "process_incoming", Columns, batch.Rows, (importer, row) => Write(importer, batch.NodeName, row), cancellationToken);
+        await BinaryCopy.WriteAsync(connection, "process_incoming", Columns, batch.Rows, (importer, row) => Write(importer, batch, row), cancellationToken);
         await using (var upsert = new NpgsqlCommand(
             $"""
             INSERT INTO process_events ({string.Join(", ", Columns)})
@@ -63,11 +63,11 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
         LogStored(logger, batch.Rows.Count, batch.NodeName);
     }
 
-    private static void Write(NpgsqlBinaryImporter importer, string nodeName, ProcessRow row)
+    private static void Write(NpgsqlBinaryImporter importer, ProcessBatch batch, ProcessRow row)
     {
         var d = row.Details;
         importer.Write(row.ProcessId, NpgsqlDbType.Uuid);
-        importer.Write(nodeName, NpgsqlDbType.Text);
+        importer.Write(batch.NodeName, NpgsqlDbType.Text);
         importer.Write(row.Pid, NpgsqlDbType.Integer);
         WriteNullable(importer, d.ParentPid, NpgsqlDbType.Integer);
         WriteNullable(importer, d.Uid, NpgsqlDbType.Integer);
@@ -104,6 +104,7 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
         WriteNullable(importer, row.ExitCode, NpgsqlDbType.Integer);
         WriteNullable(importer, row.Signal, NpgsqlDbType.Integer);
         importer.Write(MissingNames(d.Missing), NpgsqlDbType.Array | NpgsqlDbType.Text);
+        importer.Write(batch.MountPath, NpgsqlDbType.Text);
     }
 
     private static string[] MissingNames(ProcessReadFlags missing) =>

@@ -1,0 +1,118 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using NodeAgent.Shared.Database;
+using NodeAgent.Tests.Infrastructure;
+using Npgsql;
+
+namespace NodeAgent.Tests.Insight;
+
+/// <summary>
+/// A migrated database on the shared test server, with rows written as the agents write them (the triggers that
+/// label them run as they do for the agents' COPY and upserts).
+/// </summary>
+internal sealed class InsightDatabase : IAsyncDisposable
+{
+    public const string MountPath = "/mnt/node-data";
+
+    private InsightDatabase(string connectionString)
+    {
+        ConnectionString = connectionString;
+        DataSource = NpgsqlDataSource.Create(connectionString);
+    }
+
+    public string ConnectionString { get; }
+
+    public NpgsqlDataSource DataSource { get; }
+
+    public static async Task<InsightDatabase> CreateAsync()
+    {
+        var database = new InsightDatabase(await (await PostgresServer.Shared).CreateDatabaseAsync("insight"));
+        await new SchemaMigrator(database.DataSource, NullLogger<SchemaMigrator>.Instance).MigrateAsync(CancellationToken.None);
+        return database;
+    }
+
+    public async Task ExecuteAsync(string sql, params object?[] parameters)
+    {
+        await using var command = Command(sql, parameters);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async Task<T> ScalarAsync<T>(string sql, params object?[] parameters)
+    {
+        await using var command = Command(sql, parameters);
+        return (T)(await command.ExecuteScalarAsync())!;
+    }
+
+    public async Task<List<object?[]>> RowsAsync(string sql, params object?[] parameters)
+    {
+        var rows = new List<object?[]>();
+        await using var command = Command(sql, parameters);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            var row = new object?[reader.FieldCount];
+            for (var i = 0; i < row.Length; i++)
+            {
+                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+            }
+
+            rows.Add(row);
+        }
+
+        return rows;
+    }
+
+    public Task TemplateAsync(string name, string appliesTo, string pattern, int priority = 100) =>
+        ExecuteAsync(
+            """
+            INSERT INTO attribution_templates (name, applies_to, pattern, priority) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (name) DO UPDATE SET applies_to = excluded.applies_to, pattern = excluded.pattern, priority = excluded.priority
+            """, name, appliesTo, pattern, priority);
+
+    /// <summary>One file event, as ChangeStore stores it (path relative to the mount).</summary>
+    public Task FileEventAsync(string path, string eventType, DateTimeOffset at, long? size = null, string node = "node-1",
+        string? oldPath = null, byte[]? content = null) =>
+        ExecuteAsync(
+            """
+            WITH c AS (INSERT INTO file_contents (sha256, size, content)
+                       SELECT sha256($8), length($8), $8 WHERE $8 IS NOT NULL ON CONFLICT DO NOTHING)
+            INSERT INTO file_events (event_id, node_name, mount_path, path, old_path, event_type, entry_type, occurred_at, size,
+                                     sha256, snapshot, source)
+            VALUES ($1, $2, $3, $4, $5, $6, 'f', $7, $9, CASE WHEN $8 IS NOT NULL THEN sha256($8) END,
+                    CASE WHEN $8 IS NOT NULL THEN sha256($8) END, 'watch')
+            """,
+            Guid.CreateVersion7(at), node, MountPath, path, oldPath, eventType, at, content, size ?? content?.LongLength);
+
+    /// <summary>A file on the node now, as ChangeStore keeps file_state.</summary>
+    public Task FileStateAsync(string path, long size, string node = "node-1", char type = 'f') =>
+        ExecuteAsync(
+            """
+            INSERT INTO file_state (node_name, mount_path, path_bytes, path, entry_type, size, modified_at, mode, last_event_id, updated_at)
+            VALUES ($1, $2, convert_to($3, 'UTF8'), $3, $4, $5, now(), 420, $6, now())
+            """, node, MountPath, path, type.ToString(), size, Guid.CreateVersion7());
+
+    /// <summary>One process, as ProcessStore stores it (absolute paths, the agent's mount path beside them).</summary>
+    public Task ProcessAsync(string kind, string exe, string cwd, DateTimeOffset startedAt, int? exitCode = 0, int? signal = null,
+        string[]? sources = null, string? hostname = null, int pid = 100, int ppid = 1, string node = "node-1", string[]? argv = null,
+        TimeSpan? duration = null) =>
+        ExecuteAsync(
+            """
+            INSERT INTO process_events (process_id, node_name, pid, ppid, exe, argv, cwd, hostname, kind, source_files, started_at,
+                                        ended_at, exit_code, signal, mount_path)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            """,
+            Guid.CreateVersion7(startedAt), node, pid, ppid, exe, argv ?? [exe], cwd, hostname, kind, sources ?? [], startedAt,
+            startedAt + (duration ?? TimeSpan.FromMilliseconds(200)), signal is null ? exitCode : null, signal, MountPath);
+
+    private NpgsqlCommand Command(string sql, object?[] parameters)
+    {
+        var command = DataSource.CreateCommand(sql);
+        foreach (var parameter in parameters)
+        {
+            command.Parameters.Add(parameter is null ? new NpgsqlParameter { Value = DBNull.Value } : new NpgsqlParameter { Value = parameter });
+        }
+
+        return command;
+    }
+
+    public async ValueTask DisposeAsync() => await DataSource.DisposeAsync();
+}
