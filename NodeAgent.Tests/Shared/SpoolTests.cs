@@ -278,7 +278,7 @@ internal sealed class RecordedDelivery : IDisposable
         });
         _listener.Start();
         Outcomes = new DeliveryOutcomes<TestRecord>(
-            TestRecordKind.Instance, new DeliveryCounters(outcomes, retries), NullLogger<DeliveryOutcomes<TestRecord>>.Instance);
+            TestRecordKind.Instance, new DeliveryCounters(outcomes, retries, DeliveryCounters.CreateStoreDuration(meter, "test.store.duration", "record")), NullLogger<DeliveryOutcomes<TestRecord>>.Instance);
     }
 
     public DeliveryOutcomes<TestRecord> Outcomes { get; }

@@ -15,6 +15,9 @@ internal sealed class ChangesMetrics
     public const string StoreActivityName = "changes.store";
     public const string ReconcileActivityName = "changes.reconcile";
 
+    /// <summary>The <c>reason</c>s ChangeDetector counts rescans by.</summary>
+    private static readonly string[] RescanReasons = ["overflow", "watch_limit", "watch_error"];
+
     private readonly Meter _meter;
 
     public ChangesMetrics(AgentDiagnostics diagnostics)
@@ -28,7 +31,18 @@ internal sealed class ChangesMetrics
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300] });
         Delivery = new DeliveryCounters(
             _meter.CreateCounter<long>("nodemonitor.changes.batches", "{batch}", "Batches of file events by result: stored, failed (rejected by the database), dropped (spool full)"),
-            _meter.CreateCounter<long>("nodemonitor.changes.store.retries", "{retry}", "Failed attempts to store a batch of file events that will be retried"));
+            _meter.CreateCounter<long>("nodemonitor.changes.store.retries", "{retry}", "Failed attempts to store a batch of file events that will be retried"),
+            DeliveryCounters.CreateStoreDuration(_meter, "nodemonitor.changes.store.duration", "batch of file events"));
+
+        // Counters that move only on trouble are published at 0 from the start: a dashboard or an alert then sees
+        // "none" rather than no series at all, and increase() counts the first occurrence too.
+        Overflows.Add(0);
+        foreach (var reason in RescanReasons)
+        {
+            Rescans.Add(0, new KeyValuePair<string, object?>("reason", reason));
+        }
+
+        Delivery.Retries.Add(0);
     }
 
     public Counter<long> FileEvents { get; }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Configuration;
 using NodeAgent.Shared.Delivery;
@@ -30,10 +31,19 @@ internal sealed partial class ScanOnce(
             // Whatever it was, the first store attempt below meets it again and reports it.
         }
 
-        var (error, attempts) = await retry.TryAsync(ct => store.StoreAsync(scan, ct), Attempts, cancellationToken);
+        var took = TimeSpan.Zero;
+        var (error, attempts) = await retry.TryAsync(
+            async ct =>
+            {
+                var started = Stopwatch.GetTimestamp();
+                await store.StoreAsync(scan, ct);
+                took = Stopwatch.GetElapsedTime(started);
+            },
+            Attempts,
+            cancellationToken);
         if (error is null)
         {
-            outcomes.Stored(scan);
+            outcomes.Stored(scan, took);
             return true;
         }
 

@@ -21,7 +21,12 @@ internal sealed class ProcessesMetrics
         EnrichmentMisses = _meter.CreateCounter<long>("nodemonitor.processes.enrichment_misses", "{process}", "Kept processes of which something could not be read from /proc (it was gone)");
         Delivery = new DeliveryCounters(
             _meter.CreateCounter<long>("nodemonitor.processes.batches", "{batch}", "Batches of process events by result: stored, failed, dropped"),
-            _meter.CreateCounter<long>("nodemonitor.processes.store.retries", "{retry}", "Failed attempts to store a batch of process events that will be retried"));
+            _meter.CreateCounter<long>("nodemonitor.processes.store.retries", "{retry}", "Failed attempts to store a batch of process events that will be retried"),
+            DeliveryCounters.CreateStoreDuration(_meter, "nodemonitor.processes.store.duration", "batch of process events"));
+
+        // Published at 0 from the start (see ChangesMetrics): lost messages and retries are otherwise absent until the first one.
+        Lost.Add(0);
+        Delivery.Retries.Add(0);
     }
 
     public Counter<long> ProcessEvents { get; }

@@ -40,9 +40,10 @@ public sealed partial class DeliveryLoop<T>(
 
             try
             {
+                var started = time.GetTimestamp();
                 await store.StoreAsync(record, stoppingToken);
                 spool.Complete(record);
-                outcomes.Stored(record);
+                outcomes.Stored(record, time.GetElapsedTime(started));
                 if (failures > 0)
                 {
                     LogRecovered(logger, settings.DatabaseDescription, failures, spool.Count, kind.Plural);
@@ -88,9 +89,10 @@ public sealed partial class DeliveryLoop<T>(
         {
             while (spool.TryPeek(out var record))
             {
+                var started = time.GetTimestamp();
                 await store.StoreAsync(record!, deadline.Token);
                 spool.Complete(record!);
-                outcomes.Stored(record!);
+                outcomes.Stored(record!, time.GetElapsedTime(started));
             }
         }
         catch (Exception e)

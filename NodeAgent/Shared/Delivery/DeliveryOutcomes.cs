@@ -3,8 +3,19 @@ using Microsoft.Extensions.Logging;
 
 namespace NodeAgent.Shared.Delivery;
 
-/// <summary>A capability's two delivery counters: records by outcome (tag <c>result</c>), and failed attempts that will be retried.</summary>
-public sealed record DeliveryCounters(Counter<long> Outcomes, Counter<long> Retries);
+/// <summary>
+/// A capability's delivery instruments: records by outcome (tag <c>result</c>), failed attempts that will be retried,
+/// and the time each successful store took.
+/// </summary>
+public sealed record DeliveryCounters(Counter<long> Outcomes, Counter<long> Retries, Histogram<double> StoreDuration)
+{
+    // From a small batch stored in a millisecond to a first list of a million entries over a slow link.
+    private static readonly double[] StoreDurationBuckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+    public static Histogram<double> CreateStoreDuration(Meter meter, string name, string record) =>
+        meter.CreateHistogram(name, "s", $"Time to store one {record} (the successful attempt)",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = StoreDurationBuckets });
+}
 
 /// <summary>
 /// The one place where what became of each record is counted and, where an operator must know, logged:
@@ -26,9 +37,10 @@ public sealed partial class DeliveryOutcomes<T>(RecordKind<T> kind, DeliveryCoun
 
     public void Collected() => health?.Collected();
 
-    public void Stored(T record)
+    public void Stored(T record, TimeSpan took)
     {
         counters.Outcomes.Add(1, StoredTag);
+        counters.StoreDuration.Record(took.TotalSeconds);
         health?.Stored();
     }
 
