@@ -203,7 +203,9 @@ public sealed class AgentProcessTests : IDisposable
         var inventory = healthJson.GetProperty("checks").GetProperty("inventory");
         Assert.Equal("Degraded", inventory.GetProperty("status").GetString());
         Assert.Contains("attempts to store a scan failed", inventory.GetProperty("description").GetString(), StringComparison.Ordinal);
-        Assert.Contains("nodemonitor_store_retries_total", metrics, StringComparison.Ordinal);
+        // Published at 0 from the start: the outage must have moved it.
+        var retries = metrics.Split('\n').Single(l => l.StartsWith("nodemonitor_store_retries_total", StringComparison.Ordinal));
+        Assert.True(double.Parse(retries[(retries.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture) >= 1, retries);
         Assert.False(agent.HasExited);
     }
 
