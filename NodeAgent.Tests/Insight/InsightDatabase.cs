@@ -90,18 +90,22 @@ internal sealed class InsightDatabase : IAsyncDisposable
             VALUES ($1, $2, convert_to($3, 'UTF8'), $3, $4, $5, now(), 420, $6, now())
             """, node, MountPath, path, type.ToString(), size, Guid.CreateVersion7());
 
-    /// <summary>One process, as ProcessStore stores it (absolute paths, the agent's mount path beside them).</summary>
-    public Task ProcessAsync(string kind, string exe, string cwd, DateTimeOffset startedAt, int? exitCode = 0, int? signal = null,
-        string[]? sources = null, string? hostname = null, int pid = 100, int ppid = 1, string node = "node-1", string[]? argv = null,
-        TimeSpan? duration = null) =>
-        ExecuteAsync(
+    /// <summary>One process, as ProcessStore stores it (absolute paths, the agent's mount path beside them); its id.</summary>
+    public async Task<Guid> ProcessAsync(string kind, string exe, string cwd, DateTimeOffset startedAt, int? exitCode = 0, int? signal = null,
+        string[]? sources = null, string? hostname = null, int pid = 100, Guid? parent = null, string node = "node-1", string[]? argv = null,
+        TimeSpan? duration = null)
+    {
+        var id = Guid.CreateVersion7(startedAt);
+        await ExecuteAsync(
             """
             INSERT INTO process_events (process_id, node_name, pid, ppid, exe, argv, cwd, hostname, kind, source_files, started_at,
-                                        ended_at, exit_code, signal, mount_path)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                        ended_at, exit_code, signal, mount_path, parent_process_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
             """,
-            Guid.CreateVersion7(startedAt), node, pid, ppid, exe, argv ?? [exe], cwd, hostname, kind, sources ?? [], startedAt,
-            startedAt + (duration ?? TimeSpan.FromMilliseconds(200)), signal is null ? exitCode : null, signal, MountPath);
+            id, node, pid, 1, exe, argv ?? [exe], cwd, hostname, kind, sources ?? [], startedAt,
+            startedAt + (duration ?? TimeSpan.FromMilliseconds(200)), signal is null ? exitCode : null, signal, MountPath, parent);
+        return id;
+    }
 
     private NpgsqlCommand Command(string sql, object?[] parameters)
     {

@@ -25,8 +25,8 @@ public sealed class QuestionsTests
         await db.FileEventAsync("cs101-0042/hw1/main.c", "modify", Day1.AddHours(1.5), 20);
         await db.FileEventAsync("cs101-0007/hw1/main.c", "create", Day1.AddHours(2.5), 10);
         // A failing build: the driver (pid 10) and the compiler proper it started (pid 11) count as one build.
-        await db.ProcessAsync("compile", Gcc, hw1, Day1.AddHours(1.6), exitCode: 1, pid: 10, sources: [$"{hw1}/main.c"], duration: TimeSpan.FromSeconds(2));
-        await db.ProcessAsync("compile", Cc1, hw1, Day1.AddHours(1.6).AddMilliseconds(10), exitCode: 1, pid: 11, ppid: 10, sources: [$"{hw1}/main.c"]);
+        var gcc = await db.ProcessAsync("compile", Gcc, hw1, Day1.AddHours(1.6), exitCode: 1, pid: 10, sources: [$"{hw1}/main.c"], duration: TimeSpan.FromSeconds(2));
+        await db.ProcessAsync("compile", Cc1, hw1, Day1.AddHours(1.6).AddMilliseconds(10), exitCode: 1, pid: 11, parent: gcc, sources: [$"{hw1}/main.c"]);
         await db.ProcessAsync("compile", Gcc, hw1, Day1.AddHours(1.7), pid: 12, sources: [$"{hw1}/main.c"]);
         await db.ProcessAsync("run", $"{hw1}/a.out", hw1, Day1.AddHours(1.8), signal: 11, pid: 13);
         await db.ProcessAsync("run", $"{hw1}/a.out", hw1, Day1.AddHours(1.9), pid: 14);
@@ -117,8 +117,8 @@ public sealed class QuestionsTests
         for (var i = 0; i < 3; i++)
         {
             var at = Day1.AddHours(i);
-            await db.ProcessAsync("compile", Gcc, hw1, at, exitCode: i == 0 ? 1 : 0, pid: 100 + (10 * i), sources: [$"{hw1}/main.c"], duration: TimeSpan.FromSeconds(1));
-            await db.ProcessAsync("compile", Cc1, hw1, at.AddMilliseconds(5), exitCode: i == 0 ? 1 : 0, pid: 101 + (10 * i), ppid: 100 + (10 * i), sources: [$"{hw1}/main.c"]);
+            var gcc = await db.ProcessAsync("compile", Gcc, hw1, at, exitCode: i == 0 ? 1 : 0, pid: 100 + (10 * i), sources: [$"{hw1}/main.c"], duration: TimeSpan.FromSeconds(1));
+            await db.ProcessAsync("compile", Cc1, hw1, at.AddMilliseconds(5), exitCode: i == 0 ? 1 : 0, pid: 101 + (10 * i), parent: gcc, sources: [$"{hw1}/main.c"]);
         }
 
         await db.ProcessAsync("run", $"{hw1}/a.out", hw1, Day1.AddHours(5), pid: 200);
@@ -136,9 +136,9 @@ public sealed class QuestionsTests
     {
         await using var db = await ClassAsync();
         var hw1 = "/mnt/node-data/cs101-0042/hw1";
-        await db.ProcessAsync("compile", Gcc, hw1, Day1, exitCode: 1, pid: 10, sources: [$"{hw1}/main.c"],
+        var gcc = await db.ProcessAsync("compile", Gcc, hw1, Day1, exitCode: 1, pid: 10, sources: [$"{hw1}/main.c"],
             argv: ["gcc", "-Wall", "-o", "prog", "main.c"], duration: TimeSpan.FromSeconds(1));
-        await db.ProcessAsync("compile", Cc1, hw1, Day1.AddMilliseconds(5), exitCode: 1, pid: 11, ppid: 10, sources: [$"{hw1}/main.c"]);
+        await db.ProcessAsync("compile", Cc1, hw1, Day1.AddMilliseconds(5), exitCode: 1, pid: 11, parent: gcc, sources: [$"{hw1}/main.c"]);
         await db.ProcessAsync("compile", Gcc, hw1, Day1.AddHours(1), signal: 9, pid: 12, sources: [$"{hw1}/util.c"], argv: ["gcc", "-c", "util.c"]);
         await db.ProcessAsync("compile", Gcc, hw1, Day1.AddHours(2), pid: 13, sources: [$"{hw1}/main.c"]);
 

@@ -106,7 +106,8 @@ internal sealed partial class ProcessLoop(
                         var kind = details.Executable is null ? ProcessKind.Other : classifier.Classify(executable);
                         var row = new ProcessRow(Guid.CreateVersion7(now), e.Tgid, now, details, kind,
                             details.Arguments is { } arguments ? ProcessClassifier.SourceFiles(arguments, kind, executable, details.WorkingDirectory) : [],
-                            null, null, null);
+                            null, null, null,
+                            details.ParentPid is { } parentPid && running.TryGetValue(parentPid, out var parent) ? parent.ProcessId : null);
                         if (running.Remove(e.Tgid, out var previous))
                         {
                             rows.Add(previous with { EndedAt = now });

@@ -3,7 +3,10 @@ using NodeAgent.Shared.Delivery;
 
 namespace NodeAgent.Processes;
 
-/// <summary>One kept process as stored: what its exec showed and, once it has ended, how.</summary>
+/// <summary>
+/// One kept process as stored: what its exec showed and, once it has ended, how. <see cref="ParentProcessId"/> is its
+/// parent's row when the parent is kept too and was running (gcc for the cc1 it starts).
+/// </summary>
 internal sealed record ProcessRow(
     Guid ProcessId,
     int Pid,
@@ -13,7 +16,8 @@ internal sealed record ProcessRow(
     IReadOnlyList<byte[]> SourceFiles,
     DateTimeOffset? EndedAt,
     int? ExitCode,
-    int? Signal)
+    int? Signal,
+    Guid? ParentProcessId = null)
 {
     public long ApproximateBytes =>
         300 + (Details.Executable?.Length ?? 0) + (Details.WorkingDirectory?.Length ?? 0) + (Details.ParentExecutable?.Length ?? 0)

@@ -55,6 +55,15 @@ ALTER TABLE process_events ADD COLUMN attribution_key text GENERATED ALWAYS AS (
         ELSE coalesce(source_files[1], cwd, '')
     END) STORED;
 
+-- The kept process that started this one, when there is one (gcc for the cc1 it runs); the agent records it from
+-- now on, and rows stored before are linked here by pid and time.
+ALTER TABLE process_events ADD COLUMN parent_process_id uuid;
+UPDATE process_events c
+   SET parent_process_id = q.process_id
+  FROM process_events q
+ WHERE q.node_name = c.node_name AND q.pid = c.ppid AND q.process_id <> c.process_id
+   AND q.started_at <= c.started_at AND (q.ended_at IS NULL OR q.ended_at >= c.started_at);
+
 -- The events of a set of subjects over time (activity, history, recency).
 CREATE INDEX process_events_attribution ON process_events (attribution_key, started_at);
 CREATE INDEX file_events_path_time ON file_events (path, occurred_at);

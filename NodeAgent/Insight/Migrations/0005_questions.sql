@@ -17,18 +17,15 @@ AS $$
     SELECT coalesce(jsonb_object_agg(k, labels -> k), '{}') FROM unnest(per) AS k WHERE labels ? k
 $$;
 
--- A kept process is a build when it is a compiler that no other compiler started (gcc, not the cc1 and as it runs).
-CREATE INDEX process_events_compilers ON process_events (node_name, pid, started_at) WHERE kind = 'compile';
-CREATE INDEX process_events_failed_compiles ON process_events (started_at)
-    WHERE kind = 'compile' AND ended_at IS NOT NULL AND (exit_code <> 0 OR signal IS NOT NULL);
-
-CREATE FUNCTION started_by_compiler(node text, parent_pid integer, started timestamptz) RETURNS boolean
+-- A kept process is a build when it is a compiler that no kept compiler started (gcc, not the cc1 and as it runs).
+CREATE FUNCTION started_by_compiler(parent uuid) RETURNS boolean
 LANGUAGE sql STABLE
 AS $$
-    SELECT EXISTS (SELECT 1 FROM process_events q
-                    WHERE q.kind = 'compile' AND q.node_name = node AND q.pid = parent_pid
-                      AND q.started_at <= started AND (q.ended_at IS NULL OR q.ended_at >= started))
+    SELECT parent IS NOT NULL AND EXISTS (SELECT 1 FROM process_events q WHERE q.process_id = parent AND q.kind = 'compile')
 $$;
+
+CREATE INDEX process_events_failed_compiles ON process_events (started_at)
+    WHERE kind = 'compile' AND ended_at IS NOT NULL AND (exit_code <> 0 OR signal IS NOT NULL);
 
 -- Every process with its labels (builds and runs, as before, plus labels and the subject's template).
 CREATE OR REPLACE VIEW builds_and_runs AS
@@ -47,7 +44,7 @@ SELECT p.node_name, p.cwd, p.exe, p.argv, p.source_files, p.started_at, p.ended_
   FROM labelled_process_events p
   LEFT JOIN LATERAL (SELECT p.argv[array_position(p.argv, '-o') + 1] AS value) AS o ON true
  WHERE p.kind = 'compile' AND p.ended_at IS NOT NULL AND (p.exit_code <> 0 OR p.signal IS NOT NULL)
-   AND NOT started_by_compiler(p.node_name, p.ppid, p.started_at);
+   AND NOT started_by_compiler(p.parent_process_id);
 
 -- Every version of every file, with its labels.
 CREATE OR REPLACE VIEW file_versions AS
@@ -99,9 +96,9 @@ AS $$
          GROUP BY 1, 2),
     processes AS (
         SELECT date_bin(bucket, p.started_at, since) AS b, a.labels,
-               count(*) FILTER (WHERE p.kind = 'compile' AND NOT started_by_compiler(p.node_name, p.ppid, p.started_at)) AS builds,
+               count(*) FILTER (WHERE p.kind = 'compile' AND NOT started_by_compiler(p.parent_process_id)) AS builds,
                count(*) FILTER (WHERE p.kind = 'compile' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)
-                                  AND NOT started_by_compiler(p.node_name, p.ppid, p.started_at)) AS failed_builds,
+                                  AND NOT started_by_compiler(p.parent_process_id)) AS failed_builds,
                count(*) FILTER (WHERE p.kind = 'run') AS runs,
                count(*) FILTER (WHERE p.kind = 'run' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)) AS failed_runs
           FROM attributions a
@@ -207,9 +204,9 @@ RETURNS TABLE (value text, unit text, builds bigint, failed_builds bigint, runs 
 LANGUAGE sql STABLE
 AS $$
     SELECT a.labels ->> by, a.labels ->> per,
-           count(*) FILTER (WHERE p.kind = 'compile' AND NOT started_by_compiler(p.node_name, p.ppid, p.started_at)),
+           count(*) FILTER (WHERE p.kind = 'compile' AND NOT started_by_compiler(p.parent_process_id)),
            count(*) FILTER (WHERE p.kind = 'compile' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)
-                              AND NOT started_by_compiler(p.node_name, p.ppid, p.started_at)),
+                              AND NOT started_by_compiler(p.parent_process_id)),
            count(*) FILTER (WHERE p.kind = 'run'),
            count(*) FILTER (WHERE p.kind = 'run' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)),
            max(p.started_at)
