@@ -99,8 +99,9 @@ internal sealed class InsightDatabase : IAsyncDisposable
         await ExecuteAsync(
             """
             INSERT INTO process_events (process_id, node_name, pid, ppid, exe, argv, cwd, hostname, kind, source_files, started_at,
-                                        ended_at, exit_code, signal, mount_path, parent_process_id)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                                        ended_at, exit_code, signal, mount_path, parent_process_id, parent_kind)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                    (SELECT kind FROM process_events WHERE process_id = $16))
             """,
             id, node, pid, 1, exe, argv ?? [exe], cwd, hostname, kind, sources ?? [], startedAt,
             startedAt + (duration ?? TimeSpan.FromMilliseconds(200)), signal is null ? exitCode : null, signal, MountPath, parent);

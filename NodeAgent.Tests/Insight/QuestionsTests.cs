@@ -47,6 +47,30 @@ public sealed class QuestionsTests
     }
 
     [Fact]
+    public async Task Activity_is_the_same_from_the_hourly_counts_as_from_the_events_and_follows_a_process_to_its_exit()
+    {
+        await using var db = await ClassAsync();
+        var hw1 = "/mnt/node-data/cs101-0042/hw1";
+        await db.FileEventAsync("cs101-0042/hw1/main.c", "create", Day1.AddHours(1), 10);
+        await db.FileEventAsync("cs101-0042/hw1/main.c", "modify", Day1.AddHours(3.5), 20);
+        var gcc = await db.ProcessAsync("compile", Gcc, hw1, Day1.AddHours(3.6), pid: 10, sources: [$"{hw1}/main.c"]);
+        var run = await db.ProcessAsync("run", $"{hw1}/a.out", hw1, Day1.AddHours(3.7), pid: 11);
+        // Stored running first, as the agent does, then completed by its exit: a segfault and a failed build.
+        await db.ExecuteAsync("UPDATE process_events SET ended_at = NULL, exit_code = NULL, signal = NULL WHERE process_id = ANY($1)", new[] { gcc, run });
+        const string Sql = "SELECT bucket_start, changes, builds, failed_builds, runs, failed_runs FROM activity($1, $2, '2 hours')";
+
+        var running = await db.RowsAsync(Sql, Day1, Day1.AddDays(1));
+        await db.ExecuteAsync("UPDATE process_events SET ended_at = started_at + interval '1 second', exit_code = 1 WHERE process_id = $1", gcc);
+        await db.ExecuteAsync("UPDATE process_events SET ended_at = started_at + interval '1 second', signal = 11 WHERE process_id = $1", run);
+        var fromHours = await db.RowsAsync(Sql, Day1, Day1.AddDays(1));
+        var fromEvents = await db.RowsAsync(Sql, Day1, Day1.AddDays(1).AddMilliseconds(-1));
+
+        Assert.Equal([[Day1.UtcDateTime, 1L, 0L, 0L, 0L, 0L], [Day1.AddHours(2).UtcDateTime, 1L, 1L, 0L, 1L, 0L]], running);
+        Assert.Equal([[Day1.UtcDateTime, 1L, 0L, 0L, 0L, 0L], [Day1.AddHours(2).UtcDateTime, 1L, 1L, 1L, 1L, 1L]], fromHours);
+        Assert.Equal(fromHours, fromEvents);
+    }
+
+    [Fact]
     public async Task Code_size_follows_each_file_through_modify_rename_and_delete_and_ignores_binaries()
     {
         await using var db = await ClassAsync();

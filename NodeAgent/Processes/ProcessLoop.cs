@@ -104,10 +104,10 @@ internal sealed partial class ProcessLoop(
                         }
 
                         var kind = details.Executable is null ? ProcessKind.Other : classifier.Classify(executable);
+                        var parent = details.ParentPid is { } parentPid ? running.GetValueOrDefault(parentPid) : null;
                         var row = new ProcessRow(Guid.CreateVersion7(now), e.Tgid, now, details, kind,
                             details.Arguments is { } arguments ? ProcessClassifier.SourceFiles(arguments, kind, executable, details.WorkingDirectory) : [],
-                            null, null, null,
-                            details.ParentPid is { } parentPid && running.TryGetValue(parentPid, out var parent) ? parent.ProcessId : null);
+                            null, null, null, parent?.ProcessId, parent?.Kind);
                         if (running.Remove(e.Tgid, out var previous))
                         {
                             rows.Add(previous with { EndedAt = now });

@@ -4,8 +4,8 @@ using NodeAgent.Shared.Delivery;
 namespace NodeAgent.Processes;
 
 /// <summary>
-/// One kept process as stored: what its exec showed and, once it has ended, how. <see cref="ParentProcessId"/> is its
-/// parent's row when the parent is kept too and was running (gcc for the cc1 it starts).
+/// One kept process as stored: what its exec showed and, once it has ended, how. <see cref="ParentProcessId"/> and
+/// <see cref="ParentKind"/> are its parent's when the parent is kept too and was running (gcc for the cc1 it starts).
 /// </summary>
 internal sealed record ProcessRow(
     Guid ProcessId,
@@ -17,7 +17,8 @@ internal sealed record ProcessRow(
     DateTimeOffset? EndedAt,
     int? ExitCode,
     int? Signal,
-    Guid? ParentProcessId = null)
+    Guid? ParentProcessId = null,
+    ProcessKind? ParentKind = null)
 {
     public long ApproximateBytes =>
         300 + (Details.Executable?.Length ?? 0) + (Details.WorkingDirectory?.Length ?? 0) + (Details.ParentExecutable?.Length ?? 0)

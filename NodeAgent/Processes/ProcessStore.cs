@@ -18,7 +18,7 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
     private static readonly string[] Columns =
     [
         "process_id", "node_name", "pid", "ppid", "uid", "gid", "exe", "exe_bytes", "parent_exe", "argv", "argv_bytes", "argv_cut", "cwd", "cwd_bytes",
-        "container_id", "pod_uid", "hostname", "kind", "source_files", "started_at", "ended_at", "exit_code", "signal", "missing", "mount_path", "parent_process_id",
+        "container_id", "pod_uid", "hostname", "kind", "source_files", "started_at", "ended_at", "exit_code", "signal", "missing", "mount_path", "parent_process_id", "parent_kind",
     ];
 
     private volatile bool _schemaReady;
@@ -106,6 +106,14 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
         importer.Write(MissingNames(d.Missing), NpgsqlDbType.Array | NpgsqlDbType.Text);
         importer.Write(batch.MountPath, NpgsqlDbType.Text);
         WriteNullable(importer, row.ParentProcessId, NpgsqlDbType.Uuid);
+        if (row.ParentKind is { } parentKind)
+        {
+            importer.Write(parentKind.ToString().ToLowerInvariant(), NpgsqlDbType.Text);
+        }
+        else
+        {
+            importer.WriteNull();
+        }
     }
 
     private static string[] MissingNames(ProcessReadFlags missing) =>

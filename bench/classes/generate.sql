@@ -530,12 +530,12 @@ SELECT node, '/mnt/node-data', convert_to(path, 'UTF8'), path, entry_type, size,
 
 INSERT INTO process_events (process_id, node_name, pid, ppid, uid, gid, exe, exe_bytes, parent_exe, argv, argv_bytes, argv_cut,
                             cwd, cwd_bytes, container_id, pod_uid, hostname, kind, source_files, started_at, ended_at,
-                            exit_code, signal, missing, stored_at, mount_path, parent_process_id)
+                            exit_code, signal, missing, stored_at, mount_path, parent_process_id, parent_kind)
 SELECT p.process_id, p.node, p.pid::integer, p.ppid::integer, p.uid, p.gid, p.exe, NULL, p.parent_exe, p.argv, NULL, false,
        p.cwd, NULL, p.container_id, p.pod_uid, p.hostname, p.kind, p.source_files, p.started_at, p.ended_at,
-       p.exit_code, p.signal, '{}', p.stored_at, '/mnt/node-data', parent.process_id
+       p.exit_code, p.signal, '{}', p.stored_at, '/mnt/node-data', parent.process_id, parent.kind
   FROM g_proc p
-  LEFT JOIN LATERAL (SELECT q.process_id FROM g_proc q
+  LEFT JOIN LATERAL (SELECT q.process_id, q.kind FROM g_proc q
                       WHERE q.node = p.node AND q.pid = p.ppid AND q.started_at <= p.started_at
                         AND (q.ended_at IS NULL OR q.ended_at >= p.started_at)
                       ORDER BY q.started_at DESC LIMIT 1) AS parent ON true

@@ -41,7 +41,9 @@ CREATE TABLE attributions (
     PRIMARY KEY (subject_kind, subject)
 );
 
-CREATE INDEX attributions_labels ON attributions USING gin (labels jsonb_path_ops);
+-- Written as each new path arrives, from many agents at once: without the pending list (fastupdate) no insert pays
+-- for merging everyone's pending entries at once.
+CREATE INDEX attributions_labels ON attributions USING gin (labels jsonb_path_ops) WITH (fastupdate = off);
 
 -- A process is attributed by its container's hostname and by a path: its first source file, or else its working
 -- directory, relative to the monitored directory when it lies below it (the agent stores that directory beside
@@ -55,18 +57,27 @@ ALTER TABLE process_events ADD COLUMN attribution_key text GENERATED ALWAYS AS (
         ELSE coalesce(source_files[1], cwd, '')
     END) STORED;
 
--- The kept process that started this one, when there is one (gcc for the cc1 it runs); the agent records it from
--- now on, and rows stored before are linked here by pid and time.
+-- The kept process that started this one and its kind, when there is one (gcc, compile, for the cc1 it runs); the
+-- agent records them from now on, and rows stored before are linked here by pid and time. A build is a compiler
+-- that no kept compiler started.
 ALTER TABLE process_events ADD COLUMN parent_process_id uuid;
+ALTER TABLE process_events ADD COLUMN parent_kind text CHECK (parent_kind IN ('compile', 'run', 'other'));
+ALTER TABLE process_events ADD COLUMN is_build boolean
+    GENERATED ALWAYS AS (kind = 'compile' AND parent_kind IS DISTINCT FROM 'compile') STORED;
 UPDATE process_events c
-   SET parent_process_id = q.process_id
+   SET parent_process_id = q.process_id, parent_kind = q.kind
   FROM process_events q
  WHERE q.node_name = c.node_name AND q.pid = c.ppid AND q.process_id <> c.process_id
    AND q.started_at <= c.started_at AND (q.ended_at IS NULL OR q.ended_at >= c.started_at);
 
 -- The events of a set of subjects over time (activity, history, recency).
-CREATE INDEX process_events_attribution ON process_events (attribution_key, started_at);
+-- Counting builds and runs per subject reads this index alone, not the wide rows (arguments, paths).
+CREATE INDEX process_events_attribution ON process_events (attribution_key, started_at)
+    INCLUDE (kind, is_build, exit_code, signal);
 CREATE INDEX file_events_path_time ON file_events (path, occurred_at);
+-- Events arrive in time order, so a block range index finds a time range across all nodes for a few pages of index.
+CREATE INDEX file_events_occurred ON file_events USING brin (occurred_at);
+CREATE INDEX process_events_started ON process_events USING brin (started_at);
 CREATE INDEX file_events_renamed_from ON file_events (old_path, occurred_at) WHERE old_path IS NOT NULL;
 CREATE INDEX file_state_path ON file_state (path);
 
@@ -260,13 +271,15 @@ SELECT DISTINCT 'path', path FROM file_state
 UNION
 SELECT DISTINCT 'process', attribution_key FROM process_events;
 
--- Events with their labels.
+-- Events with their labels. Every stored path and process key has its row in attributions (the triggers above, in
+-- the same transaction, and the backfill), so the inner join loses nothing, and a label filter can start from the
+-- labels' index.
 CREATE VIEW labelled_file_events AS
-SELECT e.*, coalesce(a.labels, '{}') AS labels, a.template
+SELECT e.*, a.labels, a.template
   FROM file_events e
-  LEFT JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path;
+  JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path;
 
 CREATE VIEW labelled_process_events AS
-SELECT p.*, coalesce(a.labels, '{}') AS labels, a.template
+SELECT p.*, a.labels, a.template
   FROM process_events p
-  LEFT JOIN attributions a ON a.subject_kind = 'process' AND a.subject = p.attribution_key;
+  JOIN attributions a ON a.subject_kind = 'process' AND a.subject = p.attribution_key;

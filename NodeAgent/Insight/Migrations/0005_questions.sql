@@ -1,7 +1,7 @@
 -- The questions teaching staff ask, answered from the stored events with their labels (0004). Every function takes
 -- a label filter as jsonb ('{"course": "cs101"}' keeps the subjects whose labels contain it; '{}' keeps all,
 -- including subjects no template matched) and, where rows are grouped, the label names to group by (per). Times are
--- timestamptz (UTC as stored); buckets start at `since`.
+-- timestamptz (UTC as stored); buckets start at `since`. At most four labels are grouped by.
 
 -- The files that count as code for code size: sources and build files by name (a build's binaries do not).
 CREATE FUNCTION code_file_pattern() RETURNS text
@@ -10,22 +10,109 @@ AS $$
     SELECT '(\.(c|h|cc|cpp|cxx|hpp|hh|py|java|kt|scala|cs|js|ts|go|rs|rb|php|sh|s|S|asm|ml|hs|sql|r|R|jl|m|swift|lua|pl)|(^|/)(Makefile|makefile|CMakeLists\.txt|Dockerfile))$'
 $$;
 
--- The chosen labels of a label set ('{}' when none is chosen), for grouping.
+-- The chosen labels of a label set ('{}' when none is chosen), for grouping; at most four are chosen. One expression,
+-- as volatile as jsonb_build_object (stable), so that it is inlined where it is used rather than called per row.
 CREATE FUNCTION labels_pick(labels jsonb, per text[]) RETURNS jsonb
-LANGUAGE sql IMMUTABLE
-AS $$
-    SELECT coalesce(jsonb_object_agg(k, labels -> k), '{}') FROM unnest(per) AS k WHERE labels ? k
-$$;
-
--- A kept process is a build when it is a compiler that no kept compiler started (gcc, not the cc1 and as it runs).
-CREATE FUNCTION started_by_compiler(parent uuid) RETURNS boolean
 LANGUAGE sql STABLE
 AS $$
-    SELECT parent IS NOT NULL AND EXISTS (SELECT 1 FROM process_events q WHERE q.process_id = parent AND q.kind = 'compile')
+    SELECT jsonb_strip_nulls(jsonb_build_object(coalesce(per[1], ''), labels -> per[1], coalesce(per[2], ''), labels -> per[2],
+                                                coalesce(per[3], ''), labels -> per[3], coalesce(per[4], ''), labels -> per[4]))
+$$;
+CREATE INDEX process_events_failed_builds ON process_events (started_at)
+    WHERE is_build AND ended_at IS NOT NULL AND (exit_code <> 0 OR signal IS NOT NULL);
+
+-- Activity per subject and hour, kept up to date as events are stored, so that a week or a month of activity is
+-- summed from one row per subject and hour instead of one per event. Written by triggers with the owner's rights
+-- (the agents' role is granted nothing here); rows are added in key order so concurrent agents cannot deadlock.
+-- A process counts in the hour it started: inserted running, its exit later moves it from the running to the failed
+-- or succeeded counts. Deleting old events leaves this table alone (see README for retention).
+CREATE TABLE activity_hourly (
+    subject_kind  text        NOT NULL CHECK (subject_kind IN ('path', 'process')),
+    subject       text        NOT NULL,
+    hour          timestamptz NOT NULL,
+    changes       integer     NOT NULL DEFAULT 0,
+    builds        integer     NOT NULL DEFAULT 0,
+    failed_builds integer     NOT NULL DEFAULT 0,
+    runs          integer     NOT NULL DEFAULT 0,
+    failed_runs   integer     NOT NULL DEFAULT 0,
+    PRIMARY KEY (subject_kind, subject, hour)
+);
+
+CREATE INDEX activity_hourly_hour ON activity_hourly (hour);
+
+CREATE FUNCTION file_events_count() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+AS $$
+BEGIN
+    INSERT INTO activity_hourly (subject_kind, subject, hour, changes)
+    SELECT 'path', path, date_trunc('hour', occurred_at), count(*) FROM added GROUP BY 2, 3 ORDER BY 2, 3
+    ON CONFLICT (subject_kind, subject, hour) DO UPDATE SET changes = activity_hourly.changes + excluded.changes;
+    RETURN NULL;
+END
 $$;
 
-CREATE INDEX process_events_failed_compiles ON process_events (started_at)
-    WHERE kind = 'compile' AND ended_at IS NOT NULL AND (exit_code <> 0 OR signal IS NOT NULL);
+CREATE TRIGGER file_events_count
+AFTER INSERT ON file_events REFERENCING NEW TABLE AS added
+FOR EACH STATEMENT EXECUTE FUNCTION file_events_count();
+
+-- What a set of process rows adds to the hourly counts (sign -1 takes rows away: the row before an update).
+CREATE FUNCTION process_events_count(rows_added process_events[], rows_removed process_events[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+AS $$
+BEGIN
+    INSERT INTO activity_hourly (subject_kind, subject, hour, builds, failed_builds, runs, failed_runs)
+    SELECT 'process', r.attribution_key, date_trunc('hour', r.started_at),
+           sum(r.sign * r.is_build::int),
+           sum(r.sign * (r.is_build AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int),
+           sum(r.sign * (r.kind = 'run')::int),
+           sum(r.sign * (r.kind = 'run' AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int)
+      FROM (SELECT a.*, 1 AS sign FROM unnest(rows_added) AS a
+            UNION ALL
+            SELECT d.*, -1 FROM unnest(rows_removed) AS d) AS r
+     WHERE r.kind IN ('compile', 'run')
+     GROUP BY 2, 3
+    HAVING sum(r.sign * r.is_build::int) <> 0 OR sum(r.sign * (r.kind = 'run')::int) <> 0
+        OR sum(r.sign * (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL)::int) <> 0
+     ORDER BY 2, 3
+    ON CONFLICT (subject_kind, subject, hour) DO UPDATE
+       SET builds = activity_hourly.builds + excluded.builds,
+           failed_builds = activity_hourly.failed_builds + excluded.failed_builds,
+           runs = activity_hourly.runs + excluded.runs,
+           failed_runs = activity_hourly.failed_runs + excluded.failed_runs;
+END
+$$;
+
+CREATE FUNCTION process_events_count_inserted() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM process_events_count(ARRAY(SELECT ROW(a.*)::process_events FROM added AS a), '{}');
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION process_events_count_updated() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM process_events_count(ARRAY(SELECT ROW(a.*)::process_events FROM added AS a),
+                                ARRAY(SELECT ROW(r.*)::process_events FROM removed AS r));
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER process_events_count_inserted
+AFTER INSERT ON process_events REFERENCING NEW TABLE AS added
+FOR EACH STATEMENT EXECUTE FUNCTION process_events_count_inserted();
+
+CREATE TRIGGER process_events_count_updated
+AFTER UPDATE ON process_events REFERENCING OLD TABLE AS removed NEW TABLE AS added
+FOR EACH STATEMENT EXECUTE FUNCTION process_events_count_updated();
+
+-- Events stored before this migration.
+INSERT INTO activity_hourly (subject_kind, subject, hour, changes)
+SELECT 'path', path, date_trunc('hour', occurred_at), count(*) FROM file_events GROUP BY 2, 3;
+SELECT process_events_count(ARRAY(SELECT p FROM process_events AS p), '{}');
 
 -- Every process with its labels (builds and runs, as before, plus labels and the subject's template).
 CREATE OR REPLACE VIEW builds_and_runs AS
@@ -44,25 +131,25 @@ SELECT p.node_name, p.cwd, p.exe, p.argv, p.source_files, p.started_at, p.ended_
   FROM labelled_process_events p
   LEFT JOIN LATERAL (SELECT p.argv[array_position(p.argv, '-o') + 1] AS value) AS o ON true
  WHERE p.kind = 'compile' AND p.ended_at IS NOT NULL AND (p.exit_code <> 0 OR p.signal IS NOT NULL)
-   AND NOT started_by_compiler(p.parent_process_id);
+   AND p.is_build;
 
 -- Every version of every file, with its labels.
 CREATE OR REPLACE VIEW file_versions AS
 SELECT e.node_name, e.mount_path, e.path, e.event_type, e.occurred_at, e.size, e.modified_at, e.sha256,
        e.snapshot IS NOT NULL AS has_content, e.torn, e.too_large, e.not_hashed, e.source, e.event_id,
-       c.content, coalesce(a.labels, '{}') AS labels
+       c.content, a.labels
   FROM file_events e
+  JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path
   LEFT JOIN file_contents c ON c.sha256 = e.snapshot
-  LEFT JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path
  WHERE e.event_type IN ('create', 'modify', 'rename') AND e.entry_type = 'f';
 
 -- The files on the nodes now, with their labels: per label set (WHERE labels @> ...), or a node's live inventory
 -- (WHERE node_name = ...).
 CREATE VIEW current_files AS
 SELECT s.node_name, s.mount_path, s.path, s.entry_type, s.size, s.modified_at, s.mode, s.sha256, s.updated_at,
-       coalesce(a.labels, '{}') AS labels, a.template
+       a.labels, a.template
   FROM file_state s
-  LEFT JOIN attributions a ON a.subject_kind = 'path' AND a.subject = s.path;
+  JOIN attributions a ON a.subject_kind = 'path' AND a.subject = s.path;
 
 -- Every version of one file on one node, oldest first, with its content where it was kept; a rename carries the
 -- history on under the new path (ask for the old one to see what came before).
@@ -72,45 +159,59 @@ RETURNS TABLE (occurred_at timestamptz, event_type text, path text, old_path tex
 LANGUAGE sql STABLE
 AS $$
     SELECT e.occurred_at, e.event_type, e.path, e.old_path, e.size, e.sha256, c.content, e.torn, e.too_large,
-           e.source, coalesce(a.labels, '{}')
+           e.source, a.labels
       FROM file_events e
+      JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path
       LEFT JOIN file_contents c ON c.sha256 = e.snapshot
-      LEFT JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path
      WHERE e.node_name = node AND (e.path = file_path OR e.old_path = file_path)
      ORDER BY e.event_id
 $$;
 
--- Changes, builds (failed), runs (failed) per time bucket and per chosen labels.
+-- Changes, builds (failed), runs (failed) per time bucket and per chosen labels. When since and until are on the hour
+-- and the bucket is whole hours (the dashboards ask so), the hourly counts answer; otherwise the events themselves.
+-- Events are counted per subject first and labelled after, which looks each subject's labels up once.
 CREATE FUNCTION activity(since timestamptz, until timestamptz, bucket interval DEFAULT '1 hour',
                          filter jsonb DEFAULT '{}', per text[] DEFAULT '{}')
 RETURNS TABLE (bucket_start timestamptz, labels jsonb, changes bigint, builds bigint, failed_builds bigint,
                runs bigint, failed_runs bigint)
 LANGUAGE sql STABLE
 AS $$
-    WITH changes AS (
-        SELECT date_bin(bucket, e.occurred_at, since) AS b, a.labels, count(*) AS n
-          FROM attributions a
-          JOIN file_events e ON e.path = a.subject
-         WHERE a.subject_kind = 'path' AND a.labels @> filter
-           AND e.occurred_at >= since AND e.occurred_at < until
-         GROUP BY 1, 2),
-    processes AS (
-        SELECT date_bin(bucket, p.started_at, since) AS b, a.labels,
-               count(*) FILTER (WHERE p.kind = 'compile' AND NOT started_by_compiler(p.parent_process_id)) AS builds,
-               count(*) FILTER (WHERE p.kind = 'compile' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)
-                                  AND NOT started_by_compiler(p.parent_process_id)) AS failed_builds,
-               count(*) FILTER (WHERE p.kind = 'run') AS runs,
-               count(*) FILTER (WHERE p.kind = 'run' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)) AS failed_runs
-          FROM attributions a
-          JOIN process_events p ON p.attribution_key = a.subject
-         WHERE a.subject_kind = 'process' AND a.labels @> filter AND p.kind IN ('compile', 'run')
-           AND p.started_at >= since AND p.started_at < until
-         GROUP BY 1, 2)
-    SELECT b, labels_pick(labels, per), sum(n)::bigint, sum(builds)::bigint, sum(failed_builds)::bigint,
-           sum(runs)::bigint, sum(failed_runs)::bigint
-      FROM (SELECT b, labels, n, 0 AS builds, 0 AS failed_builds, 0 AS runs, 0 AS failed_runs FROM changes
+    WITH hourly AS (
+        SELECT since = date_trunc('hour', since) AND until = date_trunc('hour', until)
+               AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0 AS yes),
+    subjects AS (
+        SELECT a.subject_kind, a.subject FROM attributions a WHERE filter <> '{}' AND a.labels @> filter),
+    from_events AS (
+        SELECT date_bin(bucket, e.occurred_at, since) AS b, 'path' AS kind, e.path AS subject, count(*) AS n,
+               0 AS builds, 0 AS failed_builds, 0 AS runs, 0 AS failed_runs
+          FROM file_events e
+         WHERE NOT (SELECT yes FROM hourly) AND e.occurred_at >= since AND e.occurred_at < until
+           AND (filter = '{}' OR e.path IN (SELECT subject FROM subjects WHERE subject_kind = 'path'))
+         GROUP BY 1, 2, 3
+        UNION ALL
+        SELECT date_bin(bucket, p.started_at, since), 'process', p.attribution_key, 0,
+               count(*) FILTER (WHERE p.is_build),
+               count(*) FILTER (WHERE p.is_build AND (p.exit_code <> 0 OR p.signal IS NOT NULL)),
+               count(*) FILTER (WHERE p.kind = 'run'),
+               count(*) FILTER (WHERE p.kind = 'run' AND (p.exit_code <> 0 OR p.signal IS NOT NULL))
+          FROM process_events p
+         WHERE NOT (SELECT yes FROM hourly) AND p.kind IN ('compile', 'run') AND p.started_at >= since AND p.started_at < until
+           AND (filter = '{}' OR p.attribution_key IN (SELECT subject FROM subjects WHERE subject_kind = 'process'))
+         GROUP BY 1, 2, 3)
+    -- Per bucket and label set first, then per chosen labels: the labels are picked once per set and bucket.
+    SELECT b, labels_pick(l, per), sum(n)::bigint, sum(builds)::bigint, sum(failed_builds)::bigint, sum(runs)::bigint,
+           sum(failed_runs)::bigint
+      FROM (SELECT date_bin(bucket, h.hour, since) AS b, a.labels AS l, sum(h.changes) AS n, sum(h.builds) AS builds,
+                   sum(h.failed_builds) AS failed_builds, sum(h.runs) AS runs, sum(h.failed_runs) AS failed_runs
+              FROM activity_hourly h
+              JOIN attributions a ON a.subject_kind = h.subject_kind AND a.subject = h.subject
+             WHERE (SELECT yes FROM hourly) AND h.hour >= since AND h.hour < until AND a.labels @> filter
+             GROUP BY 1, 2
             UNION ALL
-            SELECT b, labels, 0, builds, failed_builds, runs, failed_runs FROM processes) AS both_kinds
+            SELECT k.b, a.labels, sum(k.n), sum(k.builds), sum(k.failed_builds), sum(k.runs), sum(k.failed_runs)
+              FROM from_events k
+              JOIN attributions a ON a.subject_kind = k.kind AND a.subject = k.subject
+             GROUP BY 1, 2) AS per_set
      GROUP BY 1, 2
      ORDER BY 1, 2
 $$;
@@ -135,13 +236,13 @@ AS $$
           FROM code c JOIN file_events e ON e.old_path = c.subject
          WHERE e.occurred_at < until AND e.entry_type = 'f'),
     deltas AS (
-        SELECT greatest(date_bin(bucket, occurred_at, since), since - bucket) AS b, labels_pick(labels, per) AS l,
+        SELECT greatest(date_bin(bucket, occurred_at, since), since - bucket) AS b, labels,
                coalesce(size, 0) - coalesce(lag(size) OVER w, 0) AS bytes,
                (size IS NOT NULL)::int - (lag(size) OVER w IS NOT NULL)::int AS files
           FROM sized
         WINDOW w AS (PARTITION BY node_name, path ORDER BY event_id)),
     per_bucket AS (
-        SELECT b, l, sum(bytes) AS bytes, sum(files) AS files FROM deltas GROUP BY 1, 2),
+        SELECT b, labels_pick(labels, per) AS l, sum(bytes) AS bytes, sum(files) AS files FROM deltas GROUP BY 1, 2),
     grid AS (
         SELECT g.b, l.l FROM generate_series(since - bucket, until - bucket, bucket) AS g(b)
          CROSS JOIN (SELECT DISTINCT l FROM per_bucket) AS l),
@@ -204,9 +305,8 @@ RETURNS TABLE (value text, unit text, builds bigint, failed_builds bigint, runs 
 LANGUAGE sql STABLE
 AS $$
     SELECT a.labels ->> by, a.labels ->> per,
-           count(*) FILTER (WHERE p.kind = 'compile' AND NOT started_by_compiler(p.parent_process_id)),
-           count(*) FILTER (WHERE p.kind = 'compile' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)
-                              AND NOT started_by_compiler(p.parent_process_id)),
+           count(*) FILTER (WHERE p.is_build),
+           count(*) FILTER (WHERE p.is_build AND (p.exit_code <> 0 OR p.signal IS NOT NULL)),
            count(*) FILTER (WHERE p.kind = 'run'),
            count(*) FILTER (WHERE p.kind = 'run' AND (p.exit_code <> 0 OR p.signal IS NOT NULL)),
            max(p.started_at)
