@@ -38,24 +38,7 @@ public sealed class StoreHarness : IAsyncDisposable
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    public async Task<List<object?[]>> RowsAsync(string sql)
-    {
-        var rows = new List<object?[]>();
-        await using var command = DataSource.CreateCommand(sql);
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            var row = new object?[reader.FieldCount];
-            for (var i = 0; i < row.Length; i++)
-            {
-                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-            }
-
-            rows.Add(row);
-        }
-
-        return rows;
-    }
+    public Task<List<object?[]>> RowsAsync(string sql) => DataSource.RowsAsync(sql);
 
     public async ValueTask DisposeAsync()
     {

@@ -42,24 +42,7 @@ internal sealed class InsightDatabase : IAsyncDisposable
         return (T)(await command.ExecuteScalarAsync())!;
     }
 
-    public async Task<List<object?[]>> RowsAsync(string sql, params object?[] parameters)
-    {
-        var rows = new List<object?[]>();
-        await using var command = Command(sql, parameters);
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            var row = new object?[reader.FieldCount];
-            for (var i = 0; i < row.Length; i++)
-            {
-                row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
-            }
-
-            rows.Add(row);
-        }
-
-        return rows;
-    }
+    public Task<List<object?[]>> RowsAsync(string sql, params object?[] parameters) => DataSource.RowsAsync(sql, parameters);
 
     public Task TemplateAsync(string name, string appliesTo, string pattern, int priority = 100) =>
         ExecuteAsync(
