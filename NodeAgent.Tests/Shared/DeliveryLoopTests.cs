@@ -71,10 +71,10 @@ public sealed class DeliveryLoopTests : IAsyncDisposable
     {
         Add(1, 2, 3);
         await _loop.StartAsync(CancellationToken.None);
-        await Until(() => _store.Stored.Count == 3, "the first three are stored");
+        await Until(() => _delivery.Count("stored") == 3, "the first three are stored");
 
         Add(4, 5);
-        await Until(() => _store.Stored.Count == 5, "all five are stored");
+        await Until(() => _delivery.Count("stored") == 5, "all five are stored");
 
         Assert.Equal([1, 2, 3, 4, 5], _store.Stored);
         Assert.Equal(5, _delivery.Count("stored"));
@@ -88,7 +88,7 @@ public sealed class DeliveryLoopTests : IAsyncDisposable
         Add(1, 2, 3);
 
         await _loop.StartAsync(CancellationToken.None);
-        await Until(() => _store.Stored.Count == 3, "all three are stored", advance: true);
+        await Until(() => _delivery.Count("stored") == 3, "all three are stored", advance: true);
 
         Assert.Equal([1, 1, 1, 1, 2, 3], _store.Attempts.Select(a => a.Id));
         Assert.Equal([1, 2, 3], _store.Stored);
@@ -110,7 +110,7 @@ public sealed class DeliveryLoopTests : IAsyncDisposable
 
         // The clock never moves: giving up must not wait.
         await _loop.StartAsync(CancellationToken.None);
-        await Until(() => _store.Stored.Count == 2, "the other two are stored");
+        await Until(() => _delivery.Count("stored") == 2, "the other two are stored");
 
         Assert.Equal([1, 2, 3], _store.Attempts.Select(a => a.Id));
         Assert.Equal([2, 3], _store.Stored);
