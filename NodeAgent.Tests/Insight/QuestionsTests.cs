@@ -47,7 +47,7 @@ public sealed class QuestionsTests
     }
 
     [Fact]
-    public async Task Activity_is_the_same_from_the_hourly_counts_as_from_the_events_and_follows_a_process_to_its_exit()
+    public async Task Activity_is_the_same_from_the_hourly_and_daily_counts_as_from_the_events_and_follows_a_process_to_its_exit()
     {
         await using var db = await ClassAsync();
         var hw1 = "/mnt/node-data/cs101-0042/hw1";
@@ -68,6 +68,13 @@ public sealed class QuestionsTests
         Assert.Equal([[Day1.UtcDateTime, 1L, 0L, 0L, 0L, 0L], [Day1.AddHours(2).UtcDateTime, 1L, 1L, 0L, 1L, 0L]], running);
         Assert.Equal([[Day1.UtcDateTime, 1L, 0L, 0L, 0L, 0L], [Day1.AddHours(2).UtcDateTime, 1L, 1L, 1L, 1L, 1L]], fromHours);
         Assert.Equal(fromHours, fromEvents);
+
+        // Whole UTC days: the daily counts, also after a template change relabels them.
+        const string PerDay = "SELECT bucket_start, labels::text, changes, builds, failed_builds, runs, failed_runs FROM activity($1, $2, '1 day', '{}', $3)";
+        Assert.Equal([[Day1.UtcDateTime, """{"course": "cs101"}""", 2L, 1L, 1L, 1L, 1L]], await db.RowsAsync(PerDay, Day1, Day1.AddDays(1), new[] { "course" }));
+        Assert.Equal(await db.RowsAsync(PerDay, Day1, Day1.AddDays(1).AddMilliseconds(-1), new[] { "course" }), await db.RowsAsync(PerDay, Day1, Day1.AddDays(1), new[] { "course" }));
+        await db.ExecuteAsync("UPDATE attribution_templates SET pattern = '{group}-{member}/{task}/**' WHERE name = 'workspace'");
+        Assert.Equal([[Day1.UtcDateTime, """{"group": "cs101"}""", 2L, 1L, 1L, 1L, 1L]], await db.RowsAsync(PerDay, Day1, Day1.AddDays(1), new[] { "group" }));
     }
 
     [Fact]

@@ -1,4 +1,4 @@
--- The staff's questions as the dashboards ask them (activity on whole hours, as the dashboard aligns it), for bench/views.sh (EXPLAIN ANALYZE on generated data) and
+-- The staff's questions as the dashboards ask them (activity on whole hours or whole UTC days, as the counts are kept), for bench/views.sh (EXPLAIN ANALYZE on generated data) and
 -- bench/scale.sh. One query per block, after a line `-- query: <name>`. Course cs101, student 0042 and node-3
 -- exist in the generated data.
 
@@ -24,10 +24,10 @@ SELECT path, occurred_at, size, length(content) AS content_bytes FROM file_versi
 SELECT * FROM activity(date_trunc('hour', now()) - interval '7 days', date_trunc('hour', now()) + interval '1 hour', '1 hour', '{"course": "cs101"}', '{assignment}');
 
 -- query: activity_of_a_student_30_days_daily
-SELECT * FROM activity(date_trunc('hour', now()) - interval '30 days', date_trunc('hour', now()) + interval '1 hour', '1 day', '{"course": "cs101", "student": "0042"}', '{assignment}');
+SELECT * FROM activity(date_trunc('day', now(), 'UTC') - interval '29 days', date_trunc('day', now(), 'UTC') + interval '1 day', '1 day', '{"course": "cs101", "student": "0042"}', '{assignment}');
 
 -- query: activity_of_everyone_30_days_daily
-SELECT * FROM activity(date_trunc('hour', now()) - interval '30 days', date_trunc('hour', now()) + interval '1 hour', '1 day', '{}', '{course}');
+SELECT * FROM activity(date_trunc('day', now(), 'UTC') - interval '29 days', date_trunc('day', now(), 'UTC') + interval '1 day', '1 day', '{}', '{course}');
 
 -- query: code_size_of_a_student_30_days
 SELECT * FROM code_size(now() - interval '30 days', now(), '1 day', '{"course": "cs101", "student": "0042"}', '{assignment}');

@@ -40,13 +40,35 @@ CREATE TABLE activity_hourly (
 
 CREATE INDEX activity_hourly_hour ON activity_hourly (hour);
 
+-- The same per label set and UTC day, so that a month of a whole class is a few thousand rows. Kept per node too: the
+-- label set of paths no template matches ('{}') is shared by every node, and one row per set and day would be a
+-- row every agent updates. A template change rebuilds it from the hourly counts (node '' then).
+CREATE TABLE activity_daily (
+    labels        jsonb       NOT NULL,
+    day           timestamptz NOT NULL,
+    node_name     text        NOT NULL,
+    changes       bigint      NOT NULL DEFAULT 0,
+    builds        bigint      NOT NULL DEFAULT 0,
+    failed_builds bigint      NOT NULL DEFAULT 0,
+    runs          bigint      NOT NULL DEFAULT 0,
+    failed_runs   bigint      NOT NULL DEFAULT 0,
+    PRIMARY KEY (labels, day, node_name)
+);
+
+CREATE INDEX activity_daily_day ON activity_daily (day);
+
 CREATE FUNCTION file_events_count() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
 AS $$
 BEGIN
     INSERT INTO activity_hourly (subject_kind, subject, hour, changes)
-    SELECT 'path', path, date_trunc('hour', occurred_at), count(*) FROM added GROUP BY 2, 3 ORDER BY 2, 3
+    SELECT 'path', path, date_trunc('hour', occurred_at, 'UTC'), count(*) FROM added GROUP BY 2, 3 ORDER BY 2, 3
     ON CONFLICT (subject_kind, subject, hour) DO UPDATE SET changes = activity_hourly.changes + excluded.changes;
+    INSERT INTO activity_daily (labels, day, node_name, changes)
+    SELECT a.labels, date_trunc('day', e.occurred_at, 'UTC'), e.node_name, count(*)
+      FROM added e JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path
+     GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    ON CONFLICT (labels, day, node_name) DO UPDATE SET changes = activity_daily.changes + excluded.changes;
     RETURN NULL;
 END
 $$;
@@ -61,7 +83,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
 AS $$
 BEGIN
     INSERT INTO activity_hourly (subject_kind, subject, hour, builds, failed_builds, runs, failed_runs)
-    SELECT 'process', r.attribution_key, date_trunc('hour', r.started_at),
+    SELECT 'process', r.attribution_key, date_trunc('hour', r.started_at, 'UTC'),
            sum(r.sign * r.is_build::int),
            sum(r.sign * (r.is_build AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int),
            sum(r.sign * (r.kind = 'run')::int),
@@ -79,6 +101,26 @@ BEGIN
            failed_builds = activity_hourly.failed_builds + excluded.failed_builds,
            runs = activity_hourly.runs + excluded.runs,
            failed_runs = activity_hourly.failed_runs + excluded.failed_runs;
+    INSERT INTO activity_daily (labels, day, node_name, builds, failed_builds, runs, failed_runs)
+    SELECT a.labels, date_trunc('day', r.started_at, 'UTC'), r.node_name,
+           sum(r.sign * r.is_build::int),
+           sum(r.sign * (r.is_build AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int),
+           sum(r.sign * (r.kind = 'run')::int),
+           sum(r.sign * (r.kind = 'run' AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int)
+      FROM (SELECT x.*, 1 AS sign FROM unnest(rows_added) AS x
+            UNION ALL
+            SELECT d.*, -1 FROM unnest(rows_removed) AS d) AS r
+      JOIN attributions a ON a.subject_kind = 'process' AND a.subject = r.attribution_key
+     WHERE r.kind IN ('compile', 'run')
+     GROUP BY 1, 2, 3
+    HAVING sum(r.sign * r.is_build::int) <> 0 OR sum(r.sign * (r.kind = 'run')::int) <> 0
+        OR sum(r.sign * (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL)::int) <> 0
+     ORDER BY 1, 2, 3
+    ON CONFLICT (labels, day, node_name) DO UPDATE
+       SET builds = activity_daily.builds + excluded.builds,
+           failed_builds = activity_daily.failed_builds + excluded.failed_builds,
+           runs = activity_daily.runs + excluded.runs,
+           failed_runs = activity_daily.failed_runs + excluded.failed_runs;
 END
 $$;
 
@@ -109,9 +151,34 @@ CREATE TRIGGER process_events_count_updated
 AFTER UPDATE ON process_events REFERENCING OLD TABLE AS removed NEW TABLE AS added
 FOR EACH STATEMENT EXECUTE FUNCTION process_events_count_updated();
 
--- Events stored before this migration.
+-- The daily counts from the hourly ones, with the labels as they are now.
+CREATE FUNCTION activity_daily_rebuild() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM activity_daily;
+    INSERT INTO activity_daily (labels, day, node_name, changes, builds, failed_builds, runs, failed_runs)
+    SELECT a.labels, date_trunc('day', h.hour, 'UTC'), '', sum(h.changes), sum(h.builds), sum(h.failed_builds),
+           sum(h.runs), sum(h.failed_runs)
+      FROM activity_hourly h
+      JOIN attributions a ON a.subject_kind = h.subject_kind AND a.subject = h.subject
+     GROUP BY 1, 2;
+    RETURN NULL;
+END
+$$;
+
+-- After attribution_templates_relabel (triggers of one event fire in name order).
+CREATE TRIGGER attribution_templates_relabel_counts
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON attribution_templates
+FOR EACH STATEMENT EXECUTE FUNCTION activity_daily_rebuild();
+
+-- Events stored before this migration (the process rows' daily counts come with them).
 INSERT INTO activity_hourly (subject_kind, subject, hour, changes)
-SELECT 'path', path, date_trunc('hour', occurred_at), count(*) FROM file_events GROUP BY 2, 3;
+SELECT 'path', path, date_trunc('hour', occurred_at, 'UTC'), count(*) FROM file_events GROUP BY 2, 3;
+INSERT INTO activity_daily (labels, day, node_name, changes)
+SELECT a.labels, date_trunc('day', e.occurred_at, 'UTC'), e.node_name, count(*)
+  FROM file_events e JOIN attributions a ON a.subject_kind = 'path' AND a.subject = e.path
+ GROUP BY 1, 2, 3;
 SELECT process_events_count(ARRAY(SELECT p FROM process_events AS p), '{}');
 
 -- Every process with its labels (builds and runs, as before, plus labels and the subject's template).
@@ -167,25 +234,29 @@ AS $$
      ORDER BY e.event_id
 $$;
 
--- Changes, builds (failed), runs (failed) per time bucket and per chosen labels. When since and until are on the hour
--- and the bucket is whole hours (the dashboards ask so), the hourly counts answer; otherwise the events themselves.
+-- Changes, builds (failed), runs (failed) per time bucket and per chosen labels. When since and until are on a UTC
+-- midnight and the bucket is whole days, the daily counts answer; on the hour with whole hours, the hourly counts (the
+-- dashboards ask so); otherwise the events themselves.
 -- Events are counted per subject first and labelled after, which looks each subject's labels up once.
 CREATE FUNCTION activity(since timestamptz, until timestamptz, bucket interval DEFAULT '1 hour',
                          filter jsonb DEFAULT '{}', per text[] DEFAULT '{}')
 RETURNS TABLE (bucket_start timestamptz, labels jsonb, changes bigint, builds bigint, failed_builds bigint,
                runs bigint, failed_runs bigint)
 LANGUAGE sql STABLE
+-- Only one of its three sources runs, but the planner prices all three, and compiling the plan (JIT) for that price
+-- would cost more than running it.
+SET jit = off
 AS $$
-    WITH hourly AS (
-        SELECT since = date_trunc('hour', since) AND until = date_trunc('hour', until)
-               AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0 AS yes),
-    subjects AS (
+    WITH subjects AS (
         SELECT a.subject_kind, a.subject FROM attributions a WHERE filter <> '{}' AND a.labels @> filter),
     from_events AS (
         SELECT date_bin(bucket, e.occurred_at, since) AS b, 'path' AS kind, e.path AS subject, count(*) AS n,
                0 AS builds, 0 AS failed_builds, 0 AS runs, 0 AS failed_runs
           FROM file_events e
-         WHERE NOT (SELECT yes FROM hourly) AND e.occurred_at >= since AND e.occurred_at < until
+         WHERE NOT (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0)
+           AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0) AND e.occurred_at >= since AND e.occurred_at < until
            AND (filter = '{}' OR e.path IN (SELECT subject FROM subjects WHERE subject_kind = 'path'))
          GROUP BY 1, 2, 3
         UNION ALL
@@ -195,7 +266,10 @@ AS $$
                count(*) FILTER (WHERE p.kind = 'run'),
                count(*) FILTER (WHERE p.kind = 'run' AND (p.exit_code <> 0 OR p.signal IS NOT NULL))
           FROM process_events p
-         WHERE NOT (SELECT yes FROM hourly) AND p.kind IN ('compile', 'run') AND p.started_at >= since AND p.started_at < until
+         WHERE NOT (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0)
+           AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0) AND p.kind IN ('compile', 'run') AND p.started_at >= since AND p.started_at < until
            AND (filter = '{}' OR p.attribution_key IN (SELECT subject FROM subjects WHERE subject_kind = 'process'))
          GROUP BY 1, 2, 3)
     -- Per bucket and label set first, then per chosen labels: the labels are picked once per set and bucket.
@@ -205,12 +279,27 @@ AS $$
                    sum(h.failed_builds) AS failed_builds, sum(h.runs) AS runs, sum(h.failed_runs) AS failed_runs
               FROM activity_hourly h
               JOIN attributions a ON a.subject_kind = h.subject_kind AND a.subject = h.subject
-             WHERE (SELECT yes FROM hourly) AND h.hour >= since AND h.hour < until AND a.labels @> filter
+             WHERE (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0) AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0)
+               AND h.hour >= since AND h.hour < until AND a.labels @> filter
+             GROUP BY 1, 2
+            UNION ALL
+            SELECT date_bin(bucket, d.day, since), d.labels, sum(d.changes), sum(d.builds), sum(d.failed_builds),
+                   sum(d.runs), sum(d.failed_runs)
+              FROM activity_daily d
+             WHERE (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0)
+               AND d.day >= since AND d.day < until AND d.labels @> filter
              GROUP BY 1, 2
             UNION ALL
             SELECT k.b, a.labels, sum(k.n), sum(k.builds), sum(k.failed_builds), sum(k.runs), sum(k.failed_runs)
               FROM from_events k
               JOIN attributions a ON a.subject_kind = k.kind AND a.subject = k.subject
+             WHERE NOT (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0)
+               AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
+                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0)
              GROUP BY 1, 2) AS per_set
      GROUP BY 1, 2
      ORDER BY 1, 2
