@@ -82,39 +82,39 @@ CREATE FUNCTION process_events_count(rows_added process_events[], rows_removed p
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
 AS $$
 BEGIN
-    INSERT INTO activity_hourly (subject_kind, subject, hour, builds, failed_builds, runs, failed_runs)
-    SELECT 'process', r.attribution_key, date_trunc('hour', r.started_at, 'UTC'),
-           sum(r.sign * r.is_build::int),
-           sum(r.sign * (r.is_build AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int),
-           sum(r.sign * (r.kind = 'run')::int),
-           sum(r.sign * (r.kind = 'run' AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int)
-      FROM (SELECT a.*, 1 AS sign FROM unnest(rows_added) AS a
-            UNION ALL
-            SELECT d.*, -1 FROM unnest(rows_removed) AS d) AS r
-     WHERE r.kind IN ('compile', 'run')
-     GROUP BY 2, 3
-    HAVING sum(r.sign * r.is_build::int) <> 0 OR sum(r.sign * (r.kind = 'run')::int) <> 0
-        OR sum(r.sign * (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL)::int) <> 0
-     ORDER BY 2, 3
-    ON CONFLICT (subject_kind, subject, hour) DO UPDATE
-       SET builds = activity_hourly.builds + excluded.builds,
-           failed_builds = activity_hourly.failed_builds + excluded.failed_builds,
-           runs = activity_hourly.runs + excluded.runs,
-           failed_runs = activity_hourly.failed_runs + excluded.failed_runs;
+    -- Each row's signed contribution, worked out once for both tables.
+    WITH contributions AS (
+        SELECT r.node_name, r.attribution_key, r.started_at,
+               r.sign * r.is_build::int AS builds,
+               r.sign * (r.is_build AND r.failed)::int AS failed_builds,
+               r.sign * (r.kind = 'run')::int AS runs,
+               r.sign * (r.kind = 'run' AND r.failed)::int AS failed_runs
+          FROM (SELECT x.*, 1 AS sign, coalesce(x.exit_code, 0) <> 0 OR x.signal IS NOT NULL AS failed
+                  FROM unnest(rows_added) AS x
+                UNION ALL
+                SELECT d.*, -1, coalesce(d.exit_code, 0) <> 0 OR d.signal IS NOT NULL
+                  FROM unnest(rows_removed) AS d) AS r
+         WHERE r.kind IN ('compile', 'run')),
+    hourly AS (
+        INSERT INTO activity_hourly (subject_kind, subject, hour, builds, failed_builds, runs, failed_runs)
+        SELECT 'process', attribution_key, date_trunc('hour', started_at, 'UTC'),
+               sum(builds), sum(failed_builds), sum(runs), sum(failed_runs)
+          FROM contributions
+         GROUP BY 2, 3
+        HAVING sum(builds) <> 0 OR sum(failed_builds) <> 0 OR sum(runs) <> 0 OR sum(failed_runs) <> 0
+         ORDER BY 2, 3
+        ON CONFLICT (subject_kind, subject, hour) DO UPDATE
+           SET builds = activity_hourly.builds + excluded.builds,
+               failed_builds = activity_hourly.failed_builds + excluded.failed_builds,
+               runs = activity_hourly.runs + excluded.runs,
+               failed_runs = activity_hourly.failed_runs + excluded.failed_runs)
     INSERT INTO activity_daily (labels, day, node_name, builds, failed_builds, runs, failed_runs)
-    SELECT a.labels, date_trunc('day', r.started_at, 'UTC'), r.node_name,
-           sum(r.sign * r.is_build::int),
-           sum(r.sign * (r.is_build AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int),
-           sum(r.sign * (r.kind = 'run')::int),
-           sum(r.sign * (r.kind = 'run' AND (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL))::int)
-      FROM (SELECT x.*, 1 AS sign FROM unnest(rows_added) AS x
-            UNION ALL
-            SELECT d.*, -1 FROM unnest(rows_removed) AS d) AS r
-      JOIN attributions a ON a.subject_kind = 'process' AND a.subject = r.attribution_key
-     WHERE r.kind IN ('compile', 'run')
+    SELECT a.labels, date_trunc('day', c.started_at, 'UTC'), c.node_name,
+           sum(c.builds), sum(c.failed_builds), sum(c.runs), sum(c.failed_runs)
+      FROM contributions c
+      JOIN attributions a ON a.subject_kind = 'process' AND a.subject = c.attribution_key
      GROUP BY 1, 2, 3
-    HAVING sum(r.sign * r.is_build::int) <> 0 OR sum(r.sign * (r.kind = 'run')::int) <> 0
-        OR sum(r.sign * (coalesce(r.exit_code, 0) <> 0 OR r.signal IS NOT NULL)::int) <> 0
+    HAVING sum(c.builds) <> 0 OR sum(c.failed_builds) <> 0 OR sum(c.runs) <> 0 OR sum(c.failed_runs) <> 0
      ORDER BY 1, 2, 3
     ON CONFLICT (labels, day, node_name) DO UPDATE
        SET builds = activity_daily.builds + excluded.builds,
@@ -234,6 +234,15 @@ AS $$
      ORDER BY e.event_id
 $$;
 
+-- Whether a time range and bucket fall on whole units ('hour', 'day', UTC) of the kept counts, so they can answer.
+CREATE FUNCTION counted_in(since timestamptz, until timestamptz, bucket interval, unit text) RETURNS boolean
+LANGUAGE sql STABLE
+AS $$
+    SELECT since = date_trunc(unit, since, 'UTC') AND until = date_trunc(unit, until, 'UTC')
+           AND extract(epoch FROM bucket) >= extract(epoch FROM ('1 ' || unit)::interval)
+           AND extract(epoch FROM bucket)::bigint % extract(epoch FROM ('1 ' || unit)::interval)::bigint = 0
+$$;
+
 -- Changes, builds (failed), runs (failed) per time bucket and per chosen labels. When since and until are on a UTC
 -- midnight and the bucket is whole days, the daily counts answer; on the hour with whole hours, the hourly counts (the
 -- dashboards ask so); otherwise the events themselves.
@@ -253,10 +262,8 @@ AS $$
         SELECT date_bin(bucket, e.occurred_at, since) AS b, 'path' AS kind, e.path AS subject, count(*) AS n,
                0 AS builds, 0 AS failed_builds, 0 AS runs, 0 AS failed_runs
           FROM file_events e
-         WHERE NOT (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0)
-           AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0) AND e.occurred_at >= since AND e.occurred_at < until
+         WHERE NOT counted_in(since, until, bucket, 'hour')
+           AND NOT counted_in(since, until, bucket, 'day') AND e.occurred_at >= since AND e.occurred_at < until
            AND (filter = '{}' OR e.path IN (SELECT subject FROM subjects WHERE subject_kind = 'path'))
          GROUP BY 1, 2, 3
         UNION ALL
@@ -266,10 +273,8 @@ AS $$
                count(*) FILTER (WHERE p.kind = 'run'),
                count(*) FILTER (WHERE p.kind = 'run' AND (p.exit_code <> 0 OR p.signal IS NOT NULL))
           FROM process_events p
-         WHERE NOT (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0)
-           AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0) AND p.kind IN ('compile', 'run') AND p.started_at >= since AND p.started_at < until
+         WHERE NOT counted_in(since, until, bucket, 'hour')
+           AND NOT counted_in(since, until, bucket, 'day') AND p.kind IN ('compile', 'run') AND p.started_at >= since AND p.started_at < until
            AND (filter = '{}' OR p.attribution_key IN (SELECT subject FROM subjects WHERE subject_kind = 'process'))
          GROUP BY 1, 2, 3)
     -- Per bucket and label set first, then per chosen labels: the labels are picked once per set and bucket.
@@ -279,27 +284,22 @@ AS $$
                    sum(h.failed_builds) AS failed_builds, sum(h.runs) AS runs, sum(h.failed_runs) AS failed_runs
               FROM activity_hourly h
               JOIN attributions a ON a.subject_kind = h.subject_kind AND a.subject = h.subject
-             WHERE (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0) AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0)
+             WHERE counted_in(since, until, bucket, 'hour') AND NOT counted_in(since, until, bucket, 'day')
                AND h.hour >= since AND h.hour < until AND a.labels @> filter
              GROUP BY 1, 2
             UNION ALL
             SELECT date_bin(bucket, d.day, since), d.labels, sum(d.changes), sum(d.builds), sum(d.failed_builds),
                    sum(d.runs), sum(d.failed_runs)
               FROM activity_daily d
-             WHERE (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0)
+             WHERE counted_in(since, until, bucket, 'day')
                AND d.day >= since AND d.day < until AND d.labels @> filter
              GROUP BY 1, 2
             UNION ALL
             SELECT k.b, a.labels, sum(k.n), sum(k.builds), sum(k.failed_builds), sum(k.runs), sum(k.failed_runs)
               FROM from_events k
               JOIN attributions a ON a.subject_kind = k.kind AND a.subject = k.subject
-             WHERE NOT (since = date_trunc('hour', since, 'UTC') AND until = date_trunc('hour', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 3600 AND extract(epoch FROM bucket)::bigint % 3600 = 0)
-               AND NOT (since = date_trunc('day', since, 'UTC') AND until = date_trunc('day', until, 'UTC')
-                    AND extract(epoch FROM bucket) >= 86400 AND extract(epoch FROM bucket)::bigint % 86400 = 0)
+             WHERE NOT counted_in(since, until, bucket, 'hour')
+               AND NOT counted_in(since, until, bucket, 'day')
              GROUP BY 1, 2) AS per_set
      GROUP BY 1, 2
      ORDER BY 1, 2
