@@ -32,14 +32,21 @@ public sealed class ProcessEventsTests : IDisposable
         while (DateTime.UtcNow < deadline)
         {
             rows = [];
-            await using var command = database.CreateCommand(
-                "SELECT kind, coalesce(exe, ''), source_files, exit_code, signal, cwd FROM process_events WHERE ended_at IS NOT NULL AND cwd = $1 ORDER BY started_at");
-            command.Parameters.AddWithValue(work);
-            await using var reader = await command.ExecuteReaderAsync();
-            while (await reader.ReadAsync())
+            try
             {
-                rows.Add((reader.GetString(0), reader.GetString(1), reader.GetFieldValue<string[]>(2),
-                    reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.IsDBNull(4) ? null : reader.GetInt32(4), reader.GetString(5)));
+                await using var command = database.CreateCommand(
+                    "SELECT kind, coalesce(exe, ''), source_files, exit_code, signal, cwd FROM process_events WHERE ended_at IS NOT NULL AND cwd = $1 ORDER BY started_at");
+                command.Parameters.AddWithValue(work);
+                await using var reader = await command.ExecuteReaderAsync();
+                while (await reader.ReadAsync())
+                {
+                    rows.Add((reader.GetString(0), reader.GetString(1), reader.GetFieldValue<string[]>(2),
+                        reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.IsDBNull(4) ? null : reader.GetInt32(4), reader.GetString(5)));
+                }
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                // The agent records processes as soon as it subscribes; its first store creates the tables.
             }
 
             if (rows.Count(r => r.Exe.Contains("python", StringComparison.Ordinal)) >= 2 && rows.Any(r => r.Kind == "compile"))
