@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using NodeAgent.Tests.Infrastructure;
 
 namespace NodeAgent.Tests.Insight;
@@ -18,17 +17,17 @@ public sealed class LabelledAgentTests : IDisposable
         await db.TemplateAsync("workspace", "path", "{course}-{student}/{assignment}/**");
         await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(db.ConnectionString, _tree.Root,
             ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__QuietWindow", "00:00:00.05"),
-            ("Agent__Changes__SnapshotInclude", "*.c")));
+            ("Agent__Changes__SnapshotInclude", "*.c"), HeldProcess.AgentEnvironment));
         await agent.WaitForLinesAsync("Recording process activity", 1, Patience);
         await agent.WaitForLinesAsync("Successfully saved data", 1, Patience);
 
         var work = _tree.Dir("cs101-0042/hw1");
         _tree.File("cs101-0042/hw1/main.c", "int main(void) { return 0; }\n");
         await WaitForAsync(db, "SELECT count(*) FROM current_files WHERE path = 'cs101-0042/hw1/main.c' AND labels->>'student' = '0042'");
-        using (var gcc = Process.Start(new ProcessStartInfo("gcc", ["-o", "prog", "main.c"]) { WorkingDirectory = work })!)
+        await using (var gcc = HeldProcess.Gcc(work, "-o", "prog", "main.c"))
         {
-            await gcc.WaitForExitAsync();
-            Assert.Equal(0, gcc.ExitCode);
+            await gcc.WaitReadByAsync(agent, Patience);
+            Assert.Equal(0, await gcc.ReleaseAsync(Patience));
         }
 
         await WaitForAsync(db, "SELECT count(*) FROM builds_and_runs WHERE kind = 'compile' AND ended_at IS NOT NULL AND labels @> '{\"course\": \"cs101\", \"student\": \"0042\", \"assignment\": \"hw1\"}'");

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using NodeAgent.Tests.Infrastructure;
 using Npgsql;
 
@@ -17,14 +16,14 @@ public sealed class ProcessEventsTests : IDisposable
     {
         var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();
         await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(connectionString, _tree.Root,
-            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false")));
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false"), HeldProcess.AgentEnvironment));
         await agent.WaitForLinesAsync("Recording process activity", 1, Patience);
         var work = _tree.Dir("s001/hw1");
         _tree.File("s001/hw1/main.c", "int main(void) { return 0; }\n");
 
-        await RunAsync(work, "gcc", "-c", "-o", "main.o", "main.c");
-        await RunAsync(work, "python3", "-c", "import sys; sys.exit(3)");
-        await RunAsync(work, "python3", "-c", "import os; os.kill(os.getpid(), 11)");
+        await RunHeldAsync(agent, HeldProcess.Gcc(work, "-c", "-o", "main.o", "main.c"), expectedExit: 0);
+        await RunHeldAsync(agent, HeldProcess.Python(work, "sys.exit(3)"), expectedExit: 3);
+        await RunHeldAsync(agent, HeldProcess.Python(work, "import os; os.kill(os.getpid(), 11)"), expectedExit: 128 + 11);
 
         await using var database = NpgsqlDataSource.Create(connectionString);
         var deadline = DateTime.UtcNow + Patience;
@@ -58,10 +57,6 @@ public sealed class ProcessEventsTests : IDisposable
         }
 
         var all = string.Join("\n", rows.Select(r => $"{r.Kind} {r.Exe} [{string.Join(' ', r.Sources)}] exit {r.Exit} signal {r.Signal}"));
-        var compile = rows.First(r => r.Kind == "compile" && r.Sources.Length > 0);
-        Assert.True(rows.Where(r => r.Kind == "compile").All(r => r.Sources.SequenceEqual([Path.Combine(work, "main.c")])), all);
-        Assert.Equal(0, compile.Exit);
-        var pythons = rows.Where(r => r.Exe.Contains("python", StringComparison.Ordinal)).ToList();
         await using (var dump = database.CreateCommand("SELECT kind, exe, cwd, argv::text, exit_code, signal, ended_at IS NULL FROM process_events"))
         await using (var reader = await dump.ExecuteReaderAsync())
         {
@@ -71,6 +66,11 @@ public sealed class ProcessEventsTests : IDisposable
             }
         }
 
+        Assert.True(rows.Any(r => r.Kind == "compile" && r.Sources.Length > 0), all);
+        var compile = rows.First(r => r.Kind == "compile" && r.Sources.Length > 0);
+        Assert.True(rows.Where(r => r.Kind == "compile").All(r => r.Sources.SequenceEqual([Path.Combine(work, "main.c")])), all);
+        Assert.Equal(0, compile.Exit);
+        var pythons = rows.Where(r => r.Exe.Contains("python", StringComparison.Ordinal)).ToList();
         Assert.True(pythons.Count == 2, all);
         Assert.Equal((3, (int?)null), (pythons[0].Exit, pythons[0].Signal));
         Assert.Equal(((int?)null, 11), (pythons[1].Exit, pythons[1].Signal));
@@ -110,14 +110,14 @@ public sealed class ProcessEventsTests : IDisposable
         await using var server = await PostgresServer.StartAsync();
         var connectionString = await server.CreateDatabaseAsync("outage") + ";Timeout=2";
         await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(connectionString, _tree.Root,
-            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false")));
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false"), HeldProcess.AgentEnvironment));
         await agent.WaitForLinesAsync("Successfully saved data", 1, Patience);
         var work = _tree.Dir("outage");
 
         await server.StopServerAsync();
         for (var code = 1; code <= 5; code++)
         {
-            await RunAsync(work, "python3", "-c", $"import sys; sys.exit({code})");
+            await RunHeldAsync(agent, HeldProcess.Python(work, $"sys.exit({code})"), expectedExit: code);
         }
 
         await agent.WaitForLinesAsync("Could not store batch of process events", 1, Patience);
@@ -154,9 +154,12 @@ public sealed class ProcessEventsTests : IDisposable
         Assert.Equal([1, 2, 3, 4, 5], codes);
     }
 
-    private static async Task RunAsync(string cwd, string file, params string[] arguments)
+    private static async Task RunHeldAsync(AgentProcess agent, HeldProcess held, int expectedExit)
     {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments) { WorkingDirectory = cwd, RedirectStandardError = true })!;
-        await process.WaitForExitAsync();
+        await using (held)
+        {
+            await held.WaitReadByAsync(agent, Patience);
+            Assert.Equal(expectedExit, await held.ReleaseAsync(Patience));
+        }
     }
 }

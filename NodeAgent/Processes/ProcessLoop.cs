@@ -115,8 +115,9 @@ internal sealed partial class ProcessLoop(
 
                         running[e.Tgid] = row;
                         rows.Add(row);
-                        metrics.ProcessEvents.Add(1, new KeyValuePair<string, object?>("process_name",
-                            details.Executable is null ? "unknown" : System.Text.Encoding.UTF8.GetString(executable.AsSpan(executable.AsSpan().LastIndexOf((byte)'/') + 1))));
+                        var name = details.Executable is null ? "unknown" : System.Text.Encoding.UTF8.GetString(executable.AsSpan(executable.AsSpan().LastIndexOf((byte)'/') + 1));
+                        metrics.ProcessEvents.Add(1, new KeyValuePair<string, object?>("process_name", name));
+                        LogKept(logger, e.Tgid, name, kind, details.Missing);
                         if (details.Missing != ProcessReadFlags.None)
                         {
                             metrics.EnrichmentMisses.Add(1);
@@ -144,6 +145,10 @@ internal sealed partial class ProcessLoop(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Recording process activity from the kernel's process-event connector")]
     private static partial void LogListening(ILogger logger);
+
+    // Its arguments are not logged: they may hold secrets.
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Kept process {Pid}: {Executable}, {Kind}; not read from /proc: {Missing}")]
+    private static partial void LogKept(ILogger logger, int pid, string executable, ProcessKind kind, ProcessReadFlags missing);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Process activity is not recorded: {Reason}. It needs the host's network and PID namespaces (hostNetwork and hostPID: the kernel sends process events only into the host's network namespace) and CAP_NET_ADMIN; the other capabilities go on")]
