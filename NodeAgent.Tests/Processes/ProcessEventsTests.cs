@@ -154,6 +154,53 @@ public sealed class ProcessEventsTests : IDisposable
         Assert.Equal([1, 2, 3, 4, 5], codes);
     }
 
+    [Fact]
+    public async Task A_database_emptied_under_the_running_agent_gets_its_schema_back_from_the_next_process_batch()
+    {
+        // Only the process store writes here (no file changes, the next scan an hour away): it must migrate again
+        // itself when it finds its table gone, not wait for another capability to do it.
+        var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(connectionString, _tree.Root,
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false"),
+            ("Agent__Inventory__ScanInterval", "01:00:00"), HeldProcess.AgentEnvironment));
+        await agent.WaitForLinesAsync("Successfully saved data", 1, Patience);
+        await using var database = NpgsqlDataSource.Create(connectionString);
+        var before = _tree.Dir("before");
+        await RunHeldAsync(agent, HeldProcess.Python(before, "sys.exit(6)"), expectedExit: 6);
+        Assert.Equal([6], await StoredExitCodesAsync(database, before, agent));
+
+        await database.RowsAsync("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        var after = _tree.Dir("after");
+        await RunHeldAsync(agent, HeldProcess.Python(after, "sys.exit(7)"), expectedExit: 7);
+
+        Assert.Equal([7], await StoredExitCodesAsync(database, after, agent));
+    }
+
+    /// <summary>The exit codes of the ended processes stored for <paramref name="cwd"/>, once there are any.</summary>
+    private static async Task<List<int>> StoredExitCodesAsync(NpgsqlDataSource database, string cwd, AgentProcess agent)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                var rows = await database.RowsAsync("SELECT exit_code FROM process_events WHERE cwd = $1 AND ended_at IS NOT NULL ORDER BY started_at", cwd);
+                if (rows.Count > 0)
+                {
+                    return [.. rows.Select(r => (int)r[0]!)];
+                }
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            {
+                // Not migrated (again) yet.
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException($"No ended process stored for {cwd} within {Patience}:\n{agent.Output}");
+    }
+
     private static async Task RunHeldAsync(AgentProcess agent, HeldProcess held, int expectedExit)
     {
         await using (held)

@@ -24,16 +24,7 @@ internal sealed partial class ChangeStore(
         "size", "modified_at", "mode", "sha256", "snapshot", "not_hashed", "torn", "too_large", "source",
     ];
 
-    private volatile bool _schemaReady;
-
-    public async Task PrepareAsync(CancellationToken cancellationToken)
-    {
-        if (!_schemaReady)
-        {
-            await migrator.MigrateAsync(cancellationToken);
-            _schemaReady = true;
-        }
-    }
+    public Task PrepareAsync(CancellationToken cancellationToken) => migrator.EnsureCurrentAsync(cancellationToken);
 
     /// <summary>The stored current state of one node's monitored directory, to start from.</summary>
     public async Task<List<(byte[] Path, FileMeta Meta)>> LoadStateAsync(string nodeName, string mountPath, CancellationToken cancellationToken)
@@ -66,19 +57,8 @@ internal sealed partial class ChangeStore(
         return state;
     }
 
-    public async Task StoreAsync(FileEventBatch batch, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await StoreOnceAsync(batch, cancellationToken);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-        {
-            // The database was recreated under a running agent: migrate again on the next attempt.
-            _schemaReady = false;
-            throw;
-        }
-    }
+    public Task StoreAsync(FileEventBatch batch, CancellationToken cancellationToken) =>
+        migrator.StoreAsync(() => StoreOnceAsync(batch, cancellationToken), cancellationToken);
 
     private async Task StoreOnceAsync(FileEventBatch batch, CancellationToken cancellationToken)
     {
@@ -86,7 +66,6 @@ internal sealed partial class ChangeStore(
         activity?.SetTag("node.name", batch.NodeName);
         activity?.SetTag("batch.events", batch.Events.Count);
         var started = Stopwatch.GetTimestamp();
-        await PrepareAsync(cancellationToken);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
 

@@ -22,17 +22,8 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
     /// <summary>Entries per stored chunk: large enough for few rows, small enough to keep one chunk's strings cheap.</summary>
     public const int ChunkSize = 4096;
 
-    private volatile bool _schemaReady;
-
     /// <summary>Brings the schema up to date (once per process) and leaves a warm connection in the pool.</summary>
-    public async Task PrepareAsync(CancellationToken cancellationToken)
-    {
-        if (!_schemaReady)
-        {
-            await migrator.MigrateAsync(cancellationToken);
-            _schemaReady = true;
-        }
-    }
+    public Task PrepareAsync(CancellationToken cancellationToken) => migrator.EnsureCurrentAsync(cancellationToken);
 
     Task IRecordStore<ScanRecord>.StoreAsync(ScanRecord record, CancellationToken cancellationToken) => StoreAsync(record, cancellationToken);
 
@@ -41,19 +32,8 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
     /// was never acknowledged is not inserted again (<see cref="StoreOutcome.Inserted"/> is false); that attempt
     /// ended in an error, so this is still the first time the scan is reported as saved.
     /// </summary>
-    public async Task<StoreOutcome> StoreAsync(ScanRecord scan, CancellationToken cancellationToken)
-    {
-        try
-        {
-            return await StoreOnceAsync(scan, cancellationToken);
-        }
-        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-        {
-            // The database was recreated under a running agent: migrate again on the next attempt.
-            _schemaReady = false;
-            throw;
-        }
-    }
+    public Task<StoreOutcome> StoreAsync(ScanRecord scan, CancellationToken cancellationToken) =>
+        migrator.StoreAsync(() => StoreOnceAsync(scan, cancellationToken), cancellationToken);
 
     private async Task<StoreOutcome> StoreOnceAsync(ScanRecord scan, CancellationToken cancellationToken)
     {
@@ -62,7 +42,6 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         activity?.SetTag("scan.entries", scan.Result.Snapshot.Count);
         var started = Stopwatch.GetTimestamp();
 
-        await PrepareAsync(cancellationToken);
         var snapshot = scan.Result.Snapshot;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);

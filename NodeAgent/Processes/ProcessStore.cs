@@ -21,22 +21,15 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
         "container_id", "pod_uid", "hostname", "kind", "source_files", "started_at", "ended_at", "exit_code", "signal", "missing", "mount_path", "parent_process_id", "parent_kind",
     ];
 
-    private volatile bool _schemaReady;
+    public Task PrepareAsync(CancellationToken cancellationToken) => migrator.EnsureCurrentAsync(cancellationToken);
 
-    public async Task PrepareAsync(CancellationToken cancellationToken)
-    {
-        if (!_schemaReady)
-        {
-            await migrator.MigrateAsync(cancellationToken);
-            _schemaReady = true;
-        }
-    }
+    public Task StoreAsync(ProcessBatch batch, CancellationToken cancellationToken) =>
+        migrator.StoreAsync(() => StoreOnceAsync(batch, cancellationToken), cancellationToken);
 
-    public async Task StoreAsync(ProcessBatch batch, CancellationToken cancellationToken)
+    private async Task StoreOnceAsync(ProcessBatch batch, CancellationToken cancellationToken)
     {
         using var activity = AgentDiagnostics.ActivitySource.StartActivity("processes.store");
         activity?.SetTag("batch.processes", batch.Rows.Count);
-        await PrepareAsync(cancellationToken);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using (var create = new NpgsqlCommand(

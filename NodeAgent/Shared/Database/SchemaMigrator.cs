@@ -17,6 +17,46 @@ public sealed partial class SchemaMigrator(NpgsqlDataSource dataSource, ILogger<
 
     public static IReadOnlyList<(int Version, string Name, string Sql)> Migrations { get; } = LoadMigrations();
 
+    // Shared by every capability's store: once one of them has migrated, none of them asks again.
+    private volatile bool _current;
+
+    /// <summary>Brings the schema up to date once per process (and again after a store found a table missing).</summary>
+    public async Task EnsureCurrentAsync(CancellationToken cancellationToken)
+    {
+        if (!_current)
+        {
+            await MigrateAsync(cancellationToken);
+            _current = true;
+        }
+    }
+
+    /// <summary>
+    /// Runs one store against an up-to-date schema. A store that finds a table missing means the database was
+    /// recreated under a running agent: the error goes to the caller's retry, and the next attempt of any store
+    /// migrates again first.
+    /// </summary>
+    public async Task<T> StoreAsync<T>(Func<Task<T>> store, CancellationToken cancellationToken)
+    {
+        await EnsureCurrentAsync(cancellationToken);
+        try
+        {
+            return await store();
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+        {
+            _current = false;
+            throw;
+        }
+    }
+
+    /// <inheritdoc cref="StoreAsync{T}(Func{Task{T}}, CancellationToken)"/>
+    public Task StoreAsync(Func<Task> store, CancellationToken cancellationToken) =>
+        StoreAsync(async () =>
+        {
+            await store();
+            return true;
+        }, cancellationToken);
+
     public async Task MigrateAsync(CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
