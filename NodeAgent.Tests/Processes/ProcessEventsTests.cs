@@ -21,60 +21,17 @@ public sealed class ProcessEventsTests : IDisposable
         var work = _tree.Dir("s001/hw1");
         _tree.File("s001/hw1/main.c", "int main(void) { return 0; }\n");
 
-        await RunHeldAsync(agent, HeldProcess.Gcc(work, "-c", "-o", "main.o", "main.c"), expectedExit: 0);
-        await RunHeldAsync(agent, HeldProcess.Python(work, "sys.exit(3)"), expectedExit: 3);
-        await RunHeldAsync(agent, HeldProcess.Python(work, "import os; os.kill(os.getpid(), 11)"), expectedExit: 128 + 11);
+        var gcc = await RunHeldAsync(agent, HeldProcess.Gcc(work, "-c", "-o", "main.o", "main.c"), expectedExit: 0);
+        var exits = await RunHeldAsync(agent, HeldProcess.Python(work, "sys.exit(3)"), expectedExit: 3);
+        var segfaults = await RunHeldAsync(agent, HeldProcess.Python(work, "import os; os.kill(os.getpid(), 11)"), expectedExit: 128 + 11);
 
         await using var database = NpgsqlDataSource.Create(connectionString);
-        var deadline = DateTime.UtcNow + Patience;
-        List<(string Kind, string Exe, string[] Sources, int? Exit, int? Signal, string Cwd)> rows = [];
-        while (DateTime.UtcNow < deadline)
-        {
-            rows = [];
-            try
-            {
-                await using var command = database.CreateCommand(
-                    "SELECT kind, coalesce(exe, ''), source_files, exit_code, signal, cwd FROM process_events WHERE ended_at IS NOT NULL AND cwd = $1 ORDER BY started_at");
-                command.Parameters.AddWithValue(work);
-                await using var reader = await command.ExecuteReaderAsync();
-                while (await reader.ReadAsync())
-                {
-                    rows.Add((reader.GetString(0), reader.GetString(1), reader.GetFieldValue<string[]>(2),
-                        reader.IsDBNull(3) ? null : reader.GetInt32(3), reader.IsDBNull(4) ? null : reader.GetInt32(4), reader.GetString(5)));
-                }
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
-            {
-                // The agent records processes as soon as it subscribes; its first store creates the tables.
-            }
-
-            if (rows.Count(r => r.Exe.Contains("python", StringComparison.Ordinal)) >= 2 && rows.Any(r => r.Kind == "compile"))
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
-
-        var all = string.Join("\n", rows.Select(r => $"{r.Kind} {r.Exe} [{string.Join(' ', r.Sources)}] exit {r.Exit} signal {r.Signal}"));
-        await using (var dump = database.CreateCommand("SELECT kind, exe, cwd, argv::text, exit_code, signal, ended_at IS NULL FROM process_events"))
-        await using (var reader = await dump.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-            {
-                all += $"\nrow: {reader.GetValue(0)} {reader.GetValue(1)} {reader.GetValue(2)} {reader.GetValue(3)} {reader.GetValue(4)} {reader.GetValue(5)} running={reader.GetValue(6)}";
-            }
-        }
-
-        Assert.True(rows.Any(r => r.Kind == "compile" && r.Sources.Length > 0), all);
-        var compile = rows.First(r => r.Kind == "compile" && r.Sources.Length > 0);
+        var rows = await EndedAsync(database, work, [gcc, exits, segfaults], agent);
+        var all = string.Join("\n", rows);
+        Assert.Equal(("compile", Path.Combine(work, "main.c"), (int?)0, (int?)null), Summary(rows.Single(r => r.Pid == gcc)));
         Assert.True(rows.Where(r => r.Kind == "compile").All(r => r.Sources.SequenceEqual([Path.Combine(work, "main.c")])), all);
-        Assert.Equal(0, compile.Exit);
-        var pythons = rows.Where(r => r.Exe.Contains("python", StringComparison.Ordinal)).ToList();
-        Assert.True(pythons.Count == 2, all);
-        Assert.Equal((3, (int?)null), (pythons[0].Exit, pythons[0].Signal));
-        Assert.Equal(((int?)null, 11), (pythons[1].Exit, pythons[1].Signal));
-        Assert.All(pythons, p => Assert.Equal("run", p.Kind));
+        Assert.Equal(("run", "", (int?)3, (int?)null), Summary(rows.Single(r => r.Pid == exits)));
+        Assert.Equal(("run", "", (int?)null, (int?)11), Summary(rows.Single(r => r.Pid == segfaults)));
 
         // The views: the build is among the builds and runs of its directory, and it did not fail.
         await using var views = database.CreateCommand("SELECT (SELECT count(*) FROM builds_and_runs WHERE cwd = $1 AND kind = 'compile'), (SELECT count(*) FROM failing_builds WHERE cwd = $1)");
@@ -115,43 +72,18 @@ public sealed class ProcessEventsTests : IDisposable
         var work = _tree.Dir("outage");
 
         await server.StopServerAsync();
+        List<int> pids = [];
         for (var code = 1; code <= 5; code++)
         {
-            await RunHeldAsync(agent, HeldProcess.Python(work, $"sys.exit({code})"), expectedExit: code);
+            pids.Add(await RunHeldAsync(agent, HeldProcess.Python(work, $"sys.exit({code})"), expectedExit: code));
         }
 
         await agent.WaitForLinesAsync("Could not store batch of process events", 1, Patience);
         await server.StartServerAsync();
         await using var database = NpgsqlDataSource.Create(connectionString);
-        var deadline = DateTime.UtcNow + Patience;
-        List<int> codes = [];
-        while (DateTime.UtcNow < deadline)
-        {
-            codes = [];
-            try
-            {
-                await using var command = database.CreateCommand("SELECT exit_code FROM process_events WHERE cwd = $1 AND kind = 'run' AND ended_at IS NOT NULL ORDER BY started_at");
-                command.Parameters.AddWithValue(work);
-                await using var reader = await command.ExecuteReaderAsync();
-                while (await reader.ReadAsync())
-                {
-                    codes.Add(reader.GetInt32(0));
-                }
-            }
-            catch (NpgsqlException)
-            {
-                // The server is still starting.
-            }
 
-            if (codes.Count >= 5)
-            {
-                break;
-            }
-
-            await Task.Delay(200);
-        }
-
-        Assert.Equal([1, 2, 3, 4, 5], codes);
+        var rows = await EndedAsync(database, work, pids, agent);
+        Assert.Equal([1, 2, 3, 4, 5], rows.Where(r => pids.Contains(r.Pid)).Select(r => r.Exit));
     }
 
     [Fact]
@@ -166,47 +98,62 @@ public sealed class ProcessEventsTests : IDisposable
         await agent.WaitForLinesAsync("Successfully saved data", 1, Patience);
         await using var database = NpgsqlDataSource.Create(connectionString);
         var before = _tree.Dir("before");
-        await RunHeldAsync(agent, HeldProcess.Python(before, "sys.exit(6)"), expectedExit: 6);
-        Assert.Equal([6], await StoredExitCodesAsync(database, before, agent));
+        var first = await RunHeldAsync(agent, HeldProcess.Python(before, "sys.exit(6)"), expectedExit: 6);
+        Assert.Equal(6, (await EndedAsync(database, before, [first], agent)).Single(r => r.Pid == first).Exit);
 
         await database.RowsAsync("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
         var after = _tree.Dir("after");
-        await RunHeldAsync(agent, HeldProcess.Python(after, "sys.exit(7)"), expectedExit: 7);
+        var second = await RunHeldAsync(agent, HeldProcess.Python(after, "sys.exit(7)"), expectedExit: 7);
 
-        Assert.Equal([7], await StoredExitCodesAsync(database, after, agent));
+        Assert.Equal(7, (await EndedAsync(database, after, [second], agent)).Single(r => r.Pid == second).Exit);
     }
 
-    /// <summary>The exit codes of the ended processes stored for <paramref name="cwd"/>, once there are any.</summary>
-    private static async Task<List<int>> StoredExitCodesAsync(NpgsqlDataSource database, string cwd, AgentProcess agent)
+    private sealed record Stored(int Pid, string Kind, string Exe, string[] Sources, int? Exit, int? Signal)
+    {
+        public override string ToString() => $"{Pid} {Kind} {Exe} [{string.Join(' ', Sources)}] exit {Exit} signal {Signal}";
+    }
+
+    private static (string Kind, string Sources, int? Exit, int? Signal) Summary(Stored row) => (row.Kind, string.Join(' ', row.Sources), row.Exit, row.Signal);
+
+    /// <summary>
+    /// The ended processes stored for <paramref name="cwd"/>, in the order they started, once every one of
+    /// <paramref name="pids"/> is among them (others may be there too: a python3 on PATH may be a shim that runs more).
+    /// </summary>
+    private static async Task<List<Stored>> EndedAsync(NpgsqlDataSource database, string cwd, IReadOnlyCollection<int> pids, AgentProcess agent)
     {
         var deadline = DateTime.UtcNow + Patience;
+        List<Stored> rows = [];
         while (DateTime.UtcNow < deadline)
         {
             try
             {
-                var rows = await database.RowsAsync("SELECT exit_code FROM process_events WHERE cwd = $1 AND ended_at IS NOT NULL ORDER BY started_at", cwd);
-                if (rows.Count > 0)
+                rows = [.. (await database.RowsAsync(
+                        "SELECT pid, kind, coalesce(exe, ''), source_files, exit_code, signal FROM process_events WHERE cwd = $1 AND ended_at IS NOT NULL ORDER BY started_at", cwd))
+                    .Select(r => new Stored((int)r[0]!, (string)r[1]!, (string)r[2]!, (string[])r[3]!, (int?)r[4], (int?)r[5]))];
+                if (pids.All(pid => rows.Any(r => r.Pid == pid)))
                 {
-                    return [.. rows.Select(r => (int)r[0]!)];
+                    return rows;
                 }
             }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UndefinedTable)
+            catch (NpgsqlException)
             {
-                // Not migrated (again) yet.
+                // Not migrated (again) yet, or the server is still starting.
             }
 
             await Task.Delay(200);
         }
 
-        throw new TimeoutException($"No ended process stored for {cwd} within {Patience}:\n{agent.Output}");
+        throw new TimeoutException($"Processes {string.Join(", ", pids)} were not all stored ended for {cwd} within {Patience}; stored:\n{string.Join("\n", rows)}\n{agent.Output}");
     }
 
-    private static async Task RunHeldAsync(AgentProcess agent, HeldProcess held, int expectedExit)
+    /// <summary>Runs a held process to its end once the agent has read it; its pid.</summary>
+    private static async Task<int> RunHeldAsync(AgentProcess agent, HeldProcess held, int expectedExit)
     {
         await using (held)
         {
             await held.WaitReadByAsync(agent, Patience);
             Assert.Equal(expectedExit, await held.ReleaseAsync(Patience));
+            return held.Id;
         }
     }
 }

@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Database;
 using NodeAgent.Shared.Delivery;
@@ -10,8 +9,11 @@ using NpgsqlTypes;
 namespace NodeAgent.Processes;
 
 /// <summary>
-/// Writes batches of process rows: one binary COPY into a transaction-local table, then one upsert by process id, so
-/// that a process stored running is completed by its exit, and a retried batch changes nothing.
+/// Writes batches of process rows in one transaction each. A process's first row in a batch is its start: it is
+/// copied in (binary COPY), already ended when its exit came in the same round. A row whose start was in an earlier
+/// batch is an exit: it completes the stored row, and is copied in whole if that row is not there (its batch was
+/// given up). A retried batch changes nothing: if its first start is stored, the whole batch was. No temporary table:
+/// one per batch would churn the catalogs of a server that 1,000 agents write to.
 /// </summary>
 internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMigrator migrator, ILogger<ProcessStore> logger) : IRecordStore<ProcessBatch>
 {
@@ -30,30 +32,94 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
     {
         using var activity = AgentDiagnostics.ActivitySource.StartActivity("processes.store");
         activity?.SetTag("batch.processes", batch.Rows.Count);
+        var (starts, exits) = Split(batch.Rows);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using (var create = new NpgsqlCommand(
-            $"CREATE TEMP TABLE process_incoming ON COMMIT DROP AS SELECT {string.Join(", ", Columns)} FROM process_events WITH NO DATA", connection, transaction))
+        if (starts.Count > 0)
         {
-            await create.ExecuteNonQueryAsync(cancellationToken);
+            await using var seen = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM process_events WHERE process_id = $1)", connection, transaction);
+            seen.Parameters.AddWithValue(starts[0].ProcessId);
+            if (await seen.ExecuteScalarAsync(cancellationToken) is true)
+            {
+                activity?.SetTag("batch.already_stored", true);
+                return;
+            }
         }
 
-        await BinaryCopy.WriteAsync(connection, "process_incoming", Columns, batch.Rows, (importer, row) => Write(importer, batch, row), cancellationToken);
-        await using (var upsert = new NpgsqlCommand(
-            $"""
-            INSERT INTO process_events ({string.Join(", ", Columns)})
-            SELECT DISTINCT ON (process_id) {string.Join(", ", Columns)} FROM process_incoming ORDER BY process_id, ended_at DESC NULLS LAST
-            ON CONFLICT (process_id) DO UPDATE
-               SET ended_at = coalesce(excluded.ended_at, process_events.ended_at),
-                   exit_code = coalesce(excluded.exit_code, process_events.exit_code),
-                   signal = coalesce(excluded.signal, process_events.signal)
-            """, connection, transaction))
+        var copied = starts;
+        if (exits.Count > 0)
         {
-            await upsert.ExecuteNonQueryAsync(cancellationToken);
+            var found = new HashSet<Guid>();
+            await using (var complete = new NpgsqlCommand(
+                """
+                UPDATE process_events AS p
+                   SET ended_at = coalesce(x.ended_at, p.ended_at),
+                       exit_code = coalesce(x.exit_code, p.exit_code),
+                       signal = coalesce(x.signal, p.signal)
+                  FROM unnest($1::uuid[], $2::timestamptz[], $3::integer[], $4::integer[]) AS x (process_id, ended_at, exit_code, signal)
+                 WHERE p.process_id = x.process_id
+                RETURNING p.process_id
+                """, connection, transaction))
+            {
+                complete.Parameters.AddWithValue(exits.Select(r => r.ProcessId).ToArray());
+                complete.Parameters.Add(new NpgsqlParameter { Value = exits.Select(r => r.EndedAt).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+                complete.Parameters.Add(new NpgsqlParameter { Value = exits.Select(r => r.ExitCode).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+                complete.Parameters.Add(new NpgsqlParameter { Value = exits.Select(r => r.Signal).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Integer });
+                await using var reader = await complete.ExecuteReaderAsync(cancellationToken);
+                while (await reader.ReadAsync(cancellationToken))
+                {
+                    found.Add(reader.GetGuid(0));
+                }
+            }
+
+            if (found.Count < exits.Count)
+            {
+                copied = [.. starts, .. exits.Where(r => !found.Contains(r.ProcessId))];
+            }
+        }
+
+        if (copied.Count > 0)
+        {
+            await BinaryCopy.WriteAsync(connection, "process_events", Columns, copied, (importer, row) => Write(importer, batch, row), cancellationToken);
         }
 
         await transaction.CommitAsync(cancellationToken);
         LogStored(logger, batch.Rows.Count, batch.NodeName);
+    }
+
+    /// <summary>
+    /// The batch's processes started in it (each as its last row: ended if its exit came in the same round) and the
+    /// exits of processes started in an earlier one, each once, in the order they first appear.
+    /// </summary>
+    internal static (List<ProcessRow> Starts, List<ProcessRow> Exits) Split(IReadOnlyList<ProcessRow> rows)
+    {
+        var order = new List<Guid>();
+        var latest = new Dictionary<Guid, ProcessRow>();
+        var started = new HashSet<Guid>();
+        foreach (var row in rows)
+        {
+            if (!latest.ContainsKey(row.ProcessId))
+            {
+                order.Add(row.ProcessId);
+            }
+
+            if (row.EndedAt is null)
+            {
+                started.Add(row.ProcessId);
+            }
+
+            // A process's rows come in the order they happened: the last one says the most (its exit, when there is one).
+            latest[row.ProcessId] = row;
+        }
+
+        var starts = new List<ProcessRow>();
+        var exits = new List<ProcessRow>();
+        foreach (var id in order)
+        {
+            (started.Contains(id) ? starts : exits).Add(latest[id]);
+        }
+
+        return (starts, exits);
     }
 
     private static void Write(NpgsqlBinaryImporter importer, ProcessBatch batch, ProcessRow row)
