@@ -6,7 +6,7 @@ namespace ScaleBench;
 /// <summary>
 /// One node's kept processes: students compiling their assignment with gcc in their jcode container and, when it
 /// built, running the program. Each process gives the rows ProcessLoop would: one when its exec is seen (running),
-/// one when it ends (the same process id, completed by the store's upsert); both in the same batch when it ended
+/// one when it ends (the same process id: the store completes the stored row); both in the same batch when it ended
 /// within the round.
 /// </summary>
 internal sealed class SimulatedProcesses(SimulatedNode node)
