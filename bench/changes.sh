@@ -25,38 +25,24 @@ case "$rate$seconds$burst" in *[!0-9]*) echo "usage: bench/changes.sh [RATE] [SE
 [ "$rate" -gt 0 ] && [ "$seconds" -gt 0 ] && [ "$burst" -gt 0 ] || { echo "RATE, SECONDS and BURST must be positive" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/bench/results"
-for tool in dotnet python3 curl inotifywait; do
-  command -v "$tool" >/dev/null || { echo "changes.sh: $tool not found" >&2; exit 1; }
-done
+. "$root/bench/lib.sh"
+require_tools changes.sh dotnet python3 curl inotifywait
 work=$(mktemp -d /tmp/nodeagent-bench.XXXXXX)
 mkdir -p "$out"
-. "$root/NodeAgent/throwaway-postgres.sh"
 
 agent_pid= driver_pid= stopped_code=
-stop_pid() { # pid: SIGTERM, then SIGKILL after 15 s; sets stopped_code to its exit code
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null && stopped_code=0 || stopped_code=$?
-}
-cleanup() {
-  [ -n "$driver_pid" ] && stop_pid "$driver_pid"
-  # The driver stops its inotifywait itself; this is for a driver that was killed.
-  if [ -s "$work/inotifywait.pid" ]; then kill -TERM "$(cat "$work/inotifywait.pid")" 2>/dev/null || true; fi
-  [ -n "$agent_pid" ] && stop_pid "$agent_pid"
-  throwaway_pg_stop
-  rm -rf "$work"
-}
+# The driver stops its inotifywait itself; cleanup stops it for a driver that was killed.
+helpers=inotifywait
 trap cleanup EXIT
 
+write_driver_lib "$work"
 # The driver: tree, writers, inotifywait reader, matching and the report. Modes: mktree, run.
 cat >"$work/driver.py" <<'PY'
 import bisect, calendar, collections, hashlib, math, os, random, re, signal, subprocess, sys, threading, time, urllib.request
+from benchlib import agent_watch, cpu_seconds, percentile, problem_lines, psql, read_agent_log, say, status_mib, tree_cpu_seconds, write_report
 
 NODE = "bench"
 STUDENTS = 100
-CLK = os.sysconf("SC_CLK_TCK")
 BLOCK = "".join(f"    total = total + value_{i} * {i}  # step {i} of the exercise\n" for i in range(60)).encode()
 
 
@@ -91,38 +77,6 @@ def mktree(tree, rate):
             f.write(content(-1, p, rnd.randint(200, 2000)))
 
 
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def tree_cpu_seconds(parent):
-    """CPU of a process and its children (PostgreSQL's postmaster and its backends); children that exited are not counted."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == parent or int(fields[1]) == parent:
-            total += (int(fields[11]) + int(fields[12])) / CLK
-    return total
-
-
-def status_mib(pid, key):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def psql(sql):
-    return subprocess.run(["psql", "-d", "monitordb", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          check=True, capture_output=True, text=True).stdout
-
-
 def metric_sum(text, name):
     total, found = 0.0, False
     for line in text.splitlines():
@@ -134,10 +88,6 @@ def metric_sum(text, name):
         total += float(rest.split()[0])
         found = True
     return total if found else None
-
-
-def percentile(sorted_values, p):
-    return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
 
 
 def ms(v):
@@ -195,11 +145,7 @@ class Floor:
 def run(env):
     tree, rate, seconds, burst = env["BENCH_TREE"], int(env["BENCH_RATE"]), int(env["BENCH_SECONDS"]), int(env["BENCH_BURST"])
     agent, port = int(env["BENCH_AGENT_PID"]), env["BENCH_PORT"]
-    say = lambda *a: print("==", *a, file=sys.stderr, flush=True)
-
-    def agent_alive():
-        if not os.path.exists(f"/proc/{agent}") or open(f"/proc/{agent}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
-            raise SystemExit(f"the agent (pid {agent}) exited; its log is in the output above")
+    agent_alive = agent_watch(agent)
 
     def metrics(histogram=None):
         try:
@@ -412,8 +358,7 @@ def measure(env, tree, rate, seconds, burst, agent, floor, agent_alive, metrics,
         f"SELECT source, count(*) FROM file_events WHERE node_name = '{NODE}' AND path LIKE 'burst/%' AND entry_type = 'f' GROUP BY 1 ORDER BY 1").splitlines())
 
     # ---- agent log
-    log = open(env["BENCH_AGENT_LOG"], errors="replace").read().splitlines()
-    problems = [l for l in log if re.match(r"^\S* ?(warn|fail|crit): ", l)]
+    log, problems = read_agent_log(env["BENCH_AGENT_LOG"])
     batches = []     # (logged at, events, store ms) from the Debug lines "Stored N file events of node X in M ms"
     for l in log:
         m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z .*Stored (\d+) file events of node \S+ in (\d+) ms", l)
@@ -530,24 +475,11 @@ def measure(env, tree, rate, seconds, burst, agent, floor, agent_alive, metrics,
     w(f"    from the first write to {'equal' if equal_at else 'the last poll'}; peak RSS (VmHWM) after the burst {agent_hwm:.1f} MiB"
       f" (highest VmRSS polled {peak_rss:.1f} MiB)")
     w("")
-    w(f"agent log: {len(problems)} warning/error lines" + (":" if problems else ""))
-    seen = collections.Counter(re.sub(r"\d+", "N", p.split(" ", 1)[-1]) for p in problems)
-    shown = set()
-    for p in problems:
-        key = re.sub(r"\d+", "N", p.split(" ", 1)[-1])
-        if key in shown:
-            continue
-        shown.add(key)
-        w(f"  {seen[key]}x  {p[:300]}")
-        if len(shown) >= 8:
-            break
+    r.extend(problem_lines(problems))
     w("agent log, batches of file events stored (the Debug lines 'Stored N file events ... in M ms'):")
     w(batch_line("steady phase and drain", start, last_close + drain_secs))
     w(batch_line("burst, until equal" if equal_at else "burst, until the last poll", t_start, equal_at or counts[-1][0]))
-    text = "\n".join(r) + "\n"
-    sys.stdout.write(text)
-    with open(env["BENCH_REPORT"], "w") as f:
-        f.write(text)
+    write_report(r, env["BENCH_REPORT"])
     return 0
 
 
@@ -558,66 +490,19 @@ if __name__ == "__main__":
         sys.exit(run(os.environ))
 PY
 
-source_state() { # the commit, and how many files under NodeAgent/ and ServiceDefaults/ differ from it
-  local dirty
-  dirty=$(git -C "$root" --no-optional-locks status --porcelain -- NodeAgent ServiceDefaults 2>/dev/null | wc -l || true)
-  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$([ "$dirty" -gt 0 ] && echo " with uncommitted changes in $dirty files under NodeAgent/ and ServiceDefaults/")"
-}
-built_from=$(source_state)
-
-if [ -n "${NODEAGENT_BENCH_BINARY:-}" ]; then
-  agent_bin=$(readlink -f "$NODEAGENT_BENCH_BINARY") build="given binary $NODEAGENT_BENCH_BINARY (NODEAGENT_BENCH_BINARY), not built here"
-  built_from="unknown (not built by this run)"
-else
-  echo "== building (JIT$(command -v "${CLANG:-clang-14}" >/dev/null && echo ' and NativeAOT'); $built_from)"
-  # A build of its own (--artifacts-path): NodeAgent/bin and obj are left to whoever else builds there.
-  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -p:PublishAot=false --artifacts-path "$work/artifacts" \
-    -o "$work/jit" >"$work/build-jit.log" 2>&1 || { cat "$work/build-jit.log"; exit 1; }
-  agent_bin="$work/jit/NodeAgent" build="JIT build (dotnet publish -p:PublishAot=false)"
-  if command -v "${CLANG:-clang-14}" >/dev/null; then
-    if dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" \
-        --artifacts-path "$work/artifacts" -o "$work/aot" >"$work/build-aot.log" 2>&1; then
-      agent_bin="$work/aot/NodeAgent" build="NativeAOT build (linux-x64, ${CLANG:-clang-14}); the JIT build was made too but not run"
-    else
-      tail -n 20 "$work/build-aot.log"
-      echo "NativeAOT publish failed: running the JIT build"
-      build="JIT build (dotnet publish -p:PublishAot=false); the NativeAOT publish failed"
-    fi
-  else
-    build="JIT build (dotnet publish -p:PublishAot=false); no ${CLANG:-clang-14}, so no NativeAOT build"
-  fi
-  echo "agent: $build"
-  rm -rf "$work/artifacts"
-  after_build=$(source_state)
-  [ "$after_build" = "$built_from" ] || built_from="$built_from when the build started, $after_build when it ended"
-fi
+build_agent
 
 echo "== tree"
 tree="$work/tree"
 python3 "$work/driver.py" mktree "$tree" "$rate"
 
-THROWAWAY_PG_OPTIONS="-c shared_buffers=256MB -c max_wal_size=4GB" throwaway_pg_start
-psql -d postgres -qc 'CREATE DATABASE monitordb'
-http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_postgres "-c shared_buffers=256MB -c max_wal_size=4GB"
 
-echo "== starting the agent"
-: >"$work/agent.log"
-env DOTNET_ENVIRONMENT=Production \
-  ConnectionStrings__monitordb="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres" \
-  Agent__NodeName=bench Agent__MountPath="$tree" Agent__Inventory__ScanInterval=00:01:00 \
-  Logging__LogLevel__NodeAgent.Changes=Debug \
-  "$agent_bin" --urls="http://127.0.0.1:$http_port" >"$work/agent.log" 2>&1 &
-agent_pid=$!
-started=$SECONDS
-until grep -q 'Reconciled a scan' "$work/agent.log" && grep -q 'for changes' "$work/agent.log"; do
-  if ! kill -0 "$agent_pid" 2>/dev/null || [ $((SECONDS - started)) -gt 120 ]; then
-    echo "The agent exited or did not reconcile its first scan within 120 s; its log:" >&2
-    cat "$work/agent.log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-echo "ready after $((SECONDS - started)) s: $(grep -m1 'for changes' "$work/agent.log" | sed 's/^.*\] //')"
+start_agent Agent__Inventory__ScanInterval=00:01:00 Logging__LogLevel__NodeAgent.Changes=Debug
+agent_ready() { # it has reconciled its first scan and watches for changes
+  grep -q 'Reconciled a scan' "$work/agent.log" && grep -q 'for changes' "$work/agent.log"
+}
+wait_for_agent agent_ready false "The agent exited or did not reconcile its first scan within 120 s; its log:" 'for changes'
 
 stamp=$(date +%Y%m%d-%H%M%S)
 report="$out/changes-$stamp.txt"
@@ -629,10 +514,4 @@ BENCH_TREE="$tree" BENCH_RATE="$rate" BENCH_SECONDS="$seconds" BENCH_BURST="$bur
   INOTIFYWAIT_EVENTS="${INOTIFYWAIT_EVENTS-modify,attrib,close_write,moved_from,moved_to,create,delete,delete_self,move_self}" \
   python3 "$work/driver.py" run &
 driver_pid=$!
-wait "$driver_pid" || { code=$?; driver_pid=; echo "The benchmark failed ($code); the agent's log ends:" >&2; tail -n 40 "$work/agent.log" >&2; exit 1; }
-driver_pid=
-
-stop_pid "$agent_pid"
-agent_pid=
-echo "agent exit code on SIGTERM: $stopped_code" | tee -a "$report"
-echo "== written to ${report#"$root"/}"
+finish_run

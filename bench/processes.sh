@@ -29,32 +29,14 @@ case "$count$parallel$child_ms" in *[!0-9]*) echo "usage: [PARALLEL=n] [CHILD_MS
 [ "$count" -gt 0 ] && [ "$parallel" -gt 0 ] || { echo "COUNT and PARALLEL must be positive" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 out="$root/bench/results"
-for tool in dotnet python3 curl gcc forkstat; do
-  command -v "$tool" >/dev/null || { echo "processes.sh: $tool not found" >&2; exit 1; }
-done
+. "$root/bench/lib.sh"
+require_tools processes.sh dotnet python3 curl gcc forkstat
 work=$(mktemp -d /tmp/nodeagent-bench.XXXXXX)
 mkdir -p "$out"
-. "$root/NodeAgent/throwaway-postgres.sh"
 
 agent_pid= driver_pid= stopped_code=
-stop_pid() { # pid: SIGTERM, then SIGKILL after 15 s; sets stopped_code to its exit code
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null && stopped_code=0 || stopped_code=$?
-}
-cleanup() {
-  [ -n "$driver_pid" ] && stop_pid "$driver_pid"
-  # The driver stops its forkstat, spawner and psql itself; this is for a driver that was killed.
-  local f
-  for f in forkstat spawner psql; do
-    if [ -s "$work/$f.pid" ]; then kill -TERM "$(cat "$work/$f.pid")" 2>/dev/null || true; fi
-  done
-  [ -n "$agent_pid" ] && stop_pid "$agent_pid"
-  throwaway_pg_stop
-  rm -rf "$work"
-}
+# The driver stops its forkstat, spawner and psql itself; cleanup stops them for a driver that was killed.
+helpers="forkstat spawner psql"
 trap cleanup EXIT
 
 # The child: exits with the code given (after CHILD_MS ms when that is not 0).
@@ -147,49 +129,14 @@ int main(int argc, char **argv)
 }
 C
 
+write_driver_lib "$work"
 # The driver: forkstat, the poller, the spawner, matching and the report.
 cat >"$work/driver.py" <<'PY'
 import collections, math, os, re, signal, statistics, subprocess, sys, threading, time, urllib.request
+from benchlib import agent_watch, cpu_seconds, percentile, problem_lines, psql, read_agent_log, say, status_mib, tree_cpu_seconds, write_report
 
 NODE = "bench"
-CLK = os.sysconf("SC_CLK_TCK")
 POLL = 0.020
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK
-
-
-def tree_cpu_seconds(parent, exclude=()):
-    """CPU of a process and its children (PostgreSQL's postmaster and its backends); children that exited are not counted."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) in exclude:
-            continue
-        try:
-            fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(entry) == parent or int(fields[1]) == parent:
-            total += (int(fields[11]) + int(fields[12])) / CLK
-    return total
-
-
-def status_mib(pid, key):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def psql(sql):
-    return subprocess.run(["psql", "-d", "monitordb", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                          check=True, capture_output=True, text=True).stdout
-
-
-def percentile(sorted_values, p):
-    return sorted_values[max(0, math.ceil(p / 100 * len(sorted_values)) - 1)]
 
 
 def ms(v):
@@ -290,11 +237,7 @@ def run(env):
     count, parallel, child_ms = int(env["BENCH_COUNT"]), int(env["BENCH_PARALLEL"]), int(env["BENCH_CHILD_MS"])
     agent, port, pg = int(env["BENCH_AGENT_PID"]), env["BENCH_PORT"], int(env["BENCH_PG_PID"])
     program, work = env["BENCH_PROGRAM"], env["BENCH_WORK"]
-    say = lambda *a: print("==", *a, file=sys.stderr, flush=True)
-
-    def agent_alive():
-        if not os.path.exists(f"/proc/{agent}") or open(f"/proc/{agent}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
-            raise SystemExit(f"the agent (pid {agent}) exited; its log is in the output above")
+    agent_alive = agent_watch(agent)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     poller = Poller(os.path.join(work, "psql.pid"))
@@ -437,8 +380,7 @@ def measure(env, count, parallel, child_ms, agent, port, pg, program, work, say,
     never_polled = len(a_exit) - len(exit_lat)
 
     # ---- agent log
-    log = open(env["BENCH_AGENT_LOG"], errors="replace").read().splitlines()
-    problems = [l for l in log if re.match(r"^\S* ?(warn|fail|crit): ", l)]
+    log, problems = read_agent_log(env["BENCH_AGENT_LOG"])
 
     # ---- report
     r = []
@@ -513,23 +455,8 @@ def measure(env, count, parallel, child_ms, agent, port, pg, program, work, say,
       f"{' counts ENOBUFS' if enobufs else ''}")
     w(f"   {'and' if enobufs else 'then counts only'} gaps in the connector's per-CPU sequence numbers between the messages it parses)")
     w("")
-    w(f"agent log: {len(problems)} warning/error lines" + (":" if problems else ""))
-    seen = collections.Counter(re.sub(r"\d+", "N", p.split(" ", 1)[-1]) for p in problems)
-    shown = set()
-    for p in problems:
-        key = re.sub(r"\d+", "N", p.split(" ", 1)[-1])
-        if key in shown:
-            continue
-        shown.add(key)
-        idx = log.index(p)
-        detail = log[idx + 1].strip() if idx + 1 < len(log) and not re.match(r"^\S* ?(info|warn|fail|crit|dbug|trce): ", log[idx + 1]) else ""
-        w(f"  {seen[key]}x  {p[:300]}" + (f"\n        {detail[:300]}" if detail else ""))
-        if len(shown) >= 8:
-            break
-    text = "\n".join(r) + "\n"
-    sys.stdout.write(text)
-    with open(env["BENCH_REPORT"], "w") as f:
-        f.write(text)
+    r.extend(problem_lines(problems, log))
+    write_report(r, env["BENCH_REPORT"])
     return 0
 
 
@@ -537,39 +464,7 @@ if __name__ == "__main__":
     sys.exit(run(os.environ))
 PY
 
-source_state() { # the commit, and how many files under NodeAgent/ and ServiceDefaults/ differ from it
-  local dirty
-  dirty=$(git -C "$root" --no-optional-locks status --porcelain -- NodeAgent ServiceDefaults 2>/dev/null | wc -l || true)
-  echo "commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$([ "$dirty" -gt 0 ] && echo " with uncommitted changes in $dirty files under NodeAgent/ and ServiceDefaults/")"
-}
-built_from=$(source_state)
-
-if [ -n "${NODEAGENT_BENCH_BINARY:-}" ]; then
-  agent_bin=$(readlink -f "$NODEAGENT_BENCH_BINARY") build="given binary $NODEAGENT_BENCH_BINARY (NODEAGENT_BENCH_BINARY), not built here"
-  built_from="unknown (not built by this run)"
-else
-  echo "== building (JIT$(command -v "${CLANG:-clang-14}" >/dev/null && echo ' and NativeAOT'); $built_from)"
-  # A build of its own (--artifacts-path): NodeAgent/bin and obj are left to whoever else builds there.
-  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -p:PublishAot=false --artifacts-path "$work/artifacts" \
-    -o "$work/jit" >"$work/build-jit.log" 2>&1 || { cat "$work/build-jit.log"; exit 1; }
-  agent_bin="$work/jit/NodeAgent" build="JIT build (dotnet publish -p:PublishAot=false)"
-  if command -v "${CLANG:-clang-14}" >/dev/null; then
-    if dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" \
-        --artifacts-path "$work/artifacts" -o "$work/aot" >"$work/build-aot.log" 2>&1; then
-      agent_bin="$work/aot/NodeAgent" build="NativeAOT build (linux-x64, ${CLANG:-clang-14}); the JIT build was made too but not run"
-    else
-      tail -n 20 "$work/build-aot.log"
-      echo "NativeAOT publish failed: running the JIT build"
-      build="JIT build (dotnet publish -p:PublishAot=false); the NativeAOT publish failed"
-    fi
-  else
-    build="JIT build (dotnet publish -p:PublishAot=false); no ${CLANG:-clang-14}, so no NativeAOT build"
-  fi
-  echo "agent: $build"
-  rm -rf "$work/artifacts"
-  after_build=$(source_state)
-  [ "$after_build" = "$built_from" ] || built_from="$built_from when the build started, $after_build when it ended"
-fi
+build_agent
 
 # Compiled before the agent starts (it would keep gcc's processes). The program lives below the agent's mount path:
 # a student's own program.
@@ -580,29 +475,18 @@ program="$tree/s000/hw1/noop"
 gcc -O2 -o "$program" "$work/noop.c"
 gcc -O2 -o "$work/spawner" "$work/spawner.c"
 
-THROWAWAY_PG_OPTIONS="-c shared_buffers=256MB" throwaway_pg_start
-psql -d postgres -qc 'CREATE DATABASE monitordb'
-http_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+start_postgres "-c shared_buffers=256MB"
 
-echo "== starting the agent"
-: >"$work/agent.log"
-env DOTNET_ENVIRONMENT=Production \
-  ConnectionStrings__monitordb="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres" \
-  Agent__NodeName=bench Agent__MountPath="$tree" Agent__Inventory__ScanInterval=1.00:00:00 \
-  Agent__Changes__Enabled=false \
-  "$agent_bin" --urls="http://127.0.0.1:$http_port" >"$work/agent.log" 2>&1 &
-agent_pid=$!
-started=$SECONDS
-until grep -q 'Recording process activity' "$work/agent.log" \
-    && [ "$(psql -d monitordb -XAtqc "SELECT to_regclass('process_events') IS NOT NULL" 2>/dev/null)" = t ]; do
-  if ! kill -0 "$agent_pid" 2>/dev/null || [ $((SECONDS - started)) -gt 120 ] || grep -q 'Process activity is not recorded' "$work/agent.log"; then
-    echo "The agent exited, did not start recording process activity within 120 s, or cannot; its log:" >&2
-    cat "$work/agent.log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
-echo "ready after $((SECONDS - started)) s: $(grep -m1 'Recording process activity' "$work/agent.log" | sed 's/^.*\] //')"
+start_agent Agent__Inventory__ScanInterval=1.00:00:00 Agent__Changes__Enabled=false
+agent_ready() { # it records process activity and its table process_events exists
+  grep -q 'Recording process activity' "$work/agent.log" \
+    && [ "$(psql -d monitordb -XAtqc "SELECT to_regclass('process_events') IS NOT NULL" 2>/dev/null)" = t ]
+}
+agent_cannot() { # it says it cannot record process activity
+  grep -q 'Process activity is not recorded' "$work/agent.log"
+}
+wait_for_agent agent_ready agent_cannot "The agent exited, did not start recording process activity within 120 s, or cannot; its log:" \
+  'Recording process activity'
 sleep 1   # its first scan of the (tiny) tree is stored and the loop is idle
 
 stamp=$(date +%Y%m%d-%H%M%S)
@@ -615,10 +499,4 @@ BENCH_COUNT="$count" BENCH_PARALLEL="$parallel" BENCH_CHILD_MS="$child_ms" BENCH
   BENCH_FORKSTAT_VERSION="$(forkstat -h 2>&1 | head -n 1)" \
   python3 "$work/driver.py" &
 driver_pid=$!
-wait "$driver_pid" || { code=$?; driver_pid=; echo "The benchmark failed ($code); the agent's log ends:" >&2; tail -n 40 "$work/agent.log" >&2; exit 1; }
-driver_pid=
-
-stop_pid "$agent_pid"
-agent_pid=
-echo "agent exit code on SIGTERM: $stopped_code" | tee -a "$report"
-echo "== written to ${report#"$root"/}"
+finish_run
