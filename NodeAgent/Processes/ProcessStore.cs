@@ -91,7 +91,7 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
     /// The batch's processes started in it (each as its last row: ended if its exit came in the same round) and the
     /// exits of processes started in an earlier one, each once, in the order they first appear.
     /// </summary>
-    internal static (List<ProcessRow> Starts, List<ProcessRow> Exits) Split(IReadOnlyList<ProcessRow> rows)
+    private static (List<ProcessRow> Starts, List<ProcessRow> Exits) Split(IReadOnlyList<ProcessRow> rows)
     {
         var order = new List<Guid>();
         var latest = new Dictionary<Guid, ProcessRow>();
