@@ -7,7 +7,7 @@
 #
 #   bench/scale.sh [ScaleBench options]        e.g. --nodes 50 --steady-minutes 2 --unchanged-minutes 1 --no-baseline
 #   (bench/scale.sh --help lists them. The defaults are the full run: the baseline of 10 million create events,
-#   which takes hours on a 2-core machine, then 10 + 1 + 5 minutes and the queries; --no-baseline skips the first)
+#   which took 50 minutes on a 2-core machine, then 10 + 1 + 5 minutes and the queries; --no-baseline skips the first)
 # Needs: the .NET SDK, PostgreSQL server binaries. The report goes to bench/results/scale-<timestamp>.txt.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
