@@ -35,7 +35,7 @@ agent_pid= driver_pid= stopped_code=
 helpers=inotifywait
 trap cleanup EXIT
 
-write_driver_lib "$work"
+cp "$root/bench/benchlib.py" "$work/"
 # The driver: tree, writers, inotifywait reader, matching and the report. Modes: mktree, run.
 cat >"$work/driver.py" <<'PY'
 import bisect, calendar, collections, hashlib, math, os, random, re, signal, subprocess, sys, threading, time, urllib.request

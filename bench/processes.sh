@@ -129,7 +129,7 @@ int main(int argc, char **argv)
 }
 C
 
-write_driver_lib "$work"
+cp "$root/bench/benchlib.py" "$work/"
 # The driver: forkstat, the poller, the spawner, matching and the report.
 cat >"$work/driver.py" <<'PY'
 import collections, math, os, re, signal, statistics, subprocess, sys, threading, time, urllib.request

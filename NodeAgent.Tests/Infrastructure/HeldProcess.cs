@@ -55,7 +55,7 @@ public sealed class HeldProcess : IAsyncDisposable
         return new HeldProcess(Process.Start(start)!, directory);
     }
 
-    /// <summary>Waits until the agent (started with <see cref="AgentEnvironment"/>'s debug line) says it read this process.</summary>
+    /// <summary>Waits until the agent (started with <see cref="AgentEnvironment"/>) says at Debug that it read this process.</summary>
     public Task WaitReadByAsync(AgentProcess agent, TimeSpan patience) =>
         agent.WaitForLinesAsync($"Kept process {Id}:", 1, patience);
 
