@@ -99,7 +99,7 @@ public sealed class InventoryStoreTests : IAsyncLifetime
         Assert.Equal(scan.Result.Snapshot.Count, rows.Count);
         Assert.True(await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_chunks") >= 3);
         Assert.Equal(Enumerable.Range(0, rows.Count), rows.Select(r => (int)r[0]!));
-        Assert.Equal(Enumerable.Range(0, scan.Result.Snapshot.Count).Select(i => System.Text.Encoding.UTF8.GetString(scan.Result.Snapshot[i].PathBytes)), list);
+        Assert.Equal(scan.Result.Snapshot.Entries().Select(e => e.Path), list);
         Assert.Equal(list, rows.Select(r => (string)r[1]!));
         Assert.Equal("d", rows[0][2]);
         Assert.Equal("f", rows[1][2]);

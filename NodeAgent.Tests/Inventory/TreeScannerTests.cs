@@ -18,7 +18,7 @@ public sealed class TreeScannerTests : IDisposable
     private ScanResult Scan() => _scanner.Scan(_tree.Root, CancellationToken.None);
 
     private static Dictionary<string, int> Index(TreeSnapshot snapshot) =>
-        Enumerable.Range(0, snapshot.Count).ToDictionary(i => Encoding.UTF8.GetString(snapshot[i].PathBytes), i => i);
+        snapshot.Entries().Select((e, i) => (e.Path, i)).ToDictionary(p => p.Path, p => p.i);
 
     [Fact]
     public void Scan_records_every_entry_of_the_tree_with_relative_path_type_size_time_and_mode()
@@ -35,12 +35,12 @@ public sealed class TreeScannerTests : IDisposable
 
         Assert.Equal(["a", "a/b", "a/b/c", "a/b/c/deep.txt", "empty", "top.txt"], index.Keys.Order(StringComparer.Ordinal));
         var top = index["top.txt"];
-        Assert.Equal(EntryType.File, result.Snapshot[top].Type);
-        Assert.Equal(5, result.Snapshot[top].Size);
-        Assert.Equal(modified, result.Snapshot[top].ModifiedUtc);
-        Assert.Equal(0b110_100_000, result.Snapshot[top].Permissions);
-        Assert.Equal(EntryType.Directory, result.Snapshot[index["a/b"]].Type);
-        Assert.Equal(10, result.Snapshot[index["a/b/c/deep.txt"]].Size);
+        Assert.Equal(EntryType.File, result.Snapshot.Entries()[top].Type);
+        Assert.Equal(5, result.Snapshot.Entries()[top].Size);
+        Assert.Equal(modified, result.Snapshot.Entries()[top].ModifiedUtc);
+        Assert.Equal(0b110_100_000, result.Snapshot.Entries()[top].Permissions);
+        Assert.Equal(EntryType.Directory, result.Snapshot.Entries()[index["a/b"]].Type);
+        Assert.Equal(10, result.Snapshot.Entries()[index["a/b/c/deep.txt"]].Size);
         Assert.Equal(0, result.Vanished + result.Unreadable);
     }
 
@@ -53,7 +53,7 @@ public sealed class TreeScannerTests : IDisposable
         _tree.File("a.txt");
 
         var snapshot = Scan().Snapshot;
-        var paths = Enumerable.Range(0, snapshot.Count).Select(i => Encoding.UTF8.GetString(snapshot[i].PathBytes)).ToArray();
+        var paths = snapshot.Entries().Select(e => e.Path).ToArray();
 
         Assert.Equal(["A.txt", "a", "a/z.txt", "a.txt", "b.txt"], paths);
     }
@@ -72,8 +72,8 @@ public sealed class TreeScannerTests : IDisposable
         var index = Index(result.Snapshot);
 
         Assert.Equal(["dangling", "loop", "real.txt", "to-outside"], index.Keys.Order(StringComparer.Ordinal));
-        Assert.Equal(EntryType.Symlink, result.Snapshot[index["to-outside"]].Type);
-        Assert.Equal(EntryType.Symlink, result.Snapshot[index["dangling"]].Type);
+        Assert.Equal(EntryType.Symlink, result.Snapshot.Entries()[index["to-outside"]].Type);
+        Assert.Equal(EntryType.Symlink, result.Snapshot.Entries()[index["dangling"]].Type);
         Assert.Equal(0, result.Vanished + result.Unreadable);
     }
 
@@ -86,8 +86,8 @@ public sealed class TreeScannerTests : IDisposable
         var result = await Task.Run(Scan).WaitAsync(TimeSpan.FromSeconds(10));
         var index = Index(result.Snapshot);
 
-        Assert.Equal(EntryType.Fifo, result.Snapshot[index["pipe"]].Type);
-        Assert.Equal(EntryType.Socket, result.Snapshot[index["sock"]].Type);
+        Assert.Equal(EntryType.Fifo, result.Snapshot.Entries()[index["pipe"]].Type);
+        Assert.Equal(EntryType.Socket, result.Snapshot.Entries()[index["sock"]].Type);
     }
 
     [Fact]
@@ -96,7 +96,7 @@ public sealed class TreeScannerTests : IDisposable
         _tree.Shell("touch $'bad\\xff\\xfename' $'caf\\xc3\\xa9' 'back\\x5cslash' && mkdir $'dir\\x80' && touch $'dir\\x80/inner'");
 
         var snapshot = Scan().Snapshot;
-        var paths = Enumerable.Range(0, snapshot.Count).Select(i => snapshot[i].PathBytes.ToArray()).ToList();
+        var paths = snapshot.Entries().Select(e => e.PathBytes).ToList();
 
         byte[] bad = [.. "bad"u8, 0xff, 0xfe, .. "name"u8];
         byte[] inner = [.. "dir"u8, 0x80, (byte)'/', .. "inner"u8];
@@ -217,7 +217,7 @@ public sealed class TreeScannerTests : IDisposable
         _tree.Shell($"mkdir -p deep/{string.Join('/', Enumerable.Repeat("d", TreeScanner.MaxDepth + 5))}");
 
         var result = Scan();
-        var paths = Enumerable.Range(0, result.Snapshot.Count).Select(i => Encoding.UTF8.GetString(result.Snapshot[i].PathBytes)).ToList();
+        var paths = result.Snapshot.Entries().Select(e => e.Path).ToList();
 
         var end = Assert.Single(paths, p => p.EndsWith("/end.txt", StringComparison.Ordinal));
         Assert.Equal(4 + 140 * 251 + 8, end.Length);

@@ -26,7 +26,7 @@ internal sealed partial class ChangeDetector : IDisposable
     private readonly ChangesMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly FileStateTable _state = new();
+    private FileStateTable _state = new();
     private readonly EventIds _ids;
     private readonly FileInspector _inspector;
     private readonly Dictionary<int, byte[]> _watchPaths = [];
@@ -34,7 +34,7 @@ internal sealed partial class ChangeDetector : IDisposable
     private readonly HashSet<byte[]> _unwatched = new(PathComparer.Instance);
     private readonly Dictionary<byte[], Pending> _pending = new(PathComparer.Instance);
     private readonly Queue<byte[]> _due = new();
-    private readonly Queue<(byte[] Path, DateTimeOffset ObservedAt)> _found = new();
+    private FoundPaths? _found;
     private readonly Dictionary<uint, (byte[] Path, bool IsDirectory, long Read)> _movesFrom = [];
     private List<FileEvent> _events = [];
     private long _eventBytes;
@@ -69,29 +69,29 @@ internal sealed partial class ChangeDetector : IDisposable
 
     public long RecordedBytes => _eventBytes;
 
-    /// <summary>Starts from the stored state, then watches the whole tree (before the first scan, so nothing slips between).</summary>
-    public void Start(IEnumerable<(byte[] Path, FileMeta Meta)> stored)
-    {
-        _state.Clear();
-        foreach (var (path, meta) in stored)
-        {
-            _state.Set(path, meta);
-        }
+    /// <summary>Paths known, and the memory their state takes.</summary>
+    public int KnownPaths => _state.Count;
 
+    public long StateBytes => _state.ApproximateBytes;
+
+    /// <summary>Starts from the stored state, then watches the whole tree (before the first scan, so nothing slips between).</summary>
+    public void Start(FileStateTable stored)
+    {
+        _state = stored;
         _inspector.Open(_mountPath);
         _inotify = new Inotify();
         WatchTree([], markEntries: false, ChangeSource.Scan);
     }
 
-    /// <summary>Replaces the state with the stored one (after a batch was lost), keeping the watches; a scan should follow.</summary>
-    public void Reload(IEnumerable<(byte[] Path, FileMeta Meta)> stored)
+    /// <summary>Lets go of the state before the stored one is read again (it is about to be replaced: never both in memory).</summary>
+    public void ForgetState()
     {
-        _state.Clear();
-        foreach (var (path, meta) in stored)
-        {
-            _state.Set(path, meta);
-        }
+        _state = new FileStateTable();
+        _found = null;
     }
+
+    /// <summary>Replaces the state with the stored one (after a batch was lost), keeping the watches; a scan should follow.</summary>
+    public void Reload(FileStateTable stored) => _state = stored;
 
     public int Read(byte[] buffer, int timeoutMs) => _inotify!.Read(buffer, timeoutMs);
 
@@ -256,7 +256,7 @@ internal sealed partial class ChangeDetector : IDisposable
     /// </summary>
     public void ResolveDue(int maxEvents = int.MaxValue, long maxBytes = long.MaxValue, bool all = false)
     {
-        if (_pending.Count == 0 && _found.Count == 0)
+        if (_pending.Count == 0 && _found is null)
         {
             return;
         }
@@ -291,11 +291,18 @@ internal sealed partial class ChangeDetector : IDisposable
         }
 
         // Then what scans found, in tree order; a path the watch is also waiting on is left to the watch.
-        while (_events.Count < maxEvents && _eventBytes < maxBytes && _found.TryDequeue(out var found))
+        var pendingBySpan = _pending.GetAlternateLookup<ReadOnlySpan<byte>>();
+        while (_found is not null && _events.Count < maxEvents && _eventBytes < maxBytes)
         {
-            if (!_pending.ContainsKey(found.Path))
+            if (!_found.MoveNext())
             {
-                Resolve(found.Path, new Pending(now, now, found.ObservedAt, ChangeSource.Scan));
+                _found = null;
+                break;
+            }
+
+            if (!pendingBySpan.ContainsKey(_found.Path))
+            {
+                Resolve(_found.Path.ToArray(), new Pending(now, now, _found.ObservedAt, ChangeSource.Scan));
             }
         }
     }
@@ -402,27 +409,34 @@ internal sealed partial class ChangeDetector : IDisposable
     }
 
     /// <summary>
-    /// Compares a scan with the current state: every path where they disagree (new, changed, or no longer found) is
-    /// looked at again at once, and whatever really changed is recorded as seen by the scan. A directory the scan found
-    /// that is not watched (created while events were lost) is watched now.
+    /// Compares a scan with the current state, both in tree order and in step: every path where they disagree (new,
+    /// changed, or no longer found) is looked at again at once, and whatever really changed is recorded as seen by the
+    /// scan. A directory the scan found that is not watched (created while events were lost) is watched now. What
+    /// differs is kept as one bit per scanned entry (and the paths no longer found), not as copies of paths.
     /// </summary>
     public void Reconcile(TreeSnapshot snapshot)
     {
         using var activity = Shared.Telemetry.AgentDiagnostics.ActivitySource.StartActivity(ChangesMetrics.ReconcileActivityName);
         activity?.SetTag("scan.entries", snapshot.Count);
         var observedAt = _time.GetUtcNow();
-        var differences = 0;
 
         // A newer scan supersedes what an older one found and is not looked at yet: whatever of that still differs
         // from the state is found again.
-        _found.Clear();
+        _found = null;
+        var differing = new ulong[(snapshot.Count + 63) / 64];
+        var differences = 0;
+        var gone = new List<byte[]>();
         var unwatched = new List<byte[]>();
+        var watches = _watches.GetAlternateLookup<ReadOnlySpan<byte>>();
         byte[]? excluded = null;
-        _state.BeginSweep();
+        var state = _state.ReadAll();
+        var more = state.MoveNext();
+        var index = -1;
         foreach (var entry in snapshot)
         {
+            index++;
             var path = entry.PathBytes;
-            if (excluded is not null && FileStateTable.IsBelow(path, excluded))
+            if (excluded is not null && TreeOrder.IsBelow(path, excluded))
             {
                 continue;
             }
@@ -438,30 +452,46 @@ internal sealed partial class ChangeDetector : IDisposable
                 continue;
             }
 
-            var known = _state.MarkSeen(path);
-            var scanned = new FileMeta
+            while (more && TreeOrder.Compare(state.Path, path) < 0)
             {
-                Type = entry.Type,
-                Mode = entry.Permissions,
-                Size = entry.Size,
-                MtimeMicros = (entry.ModifiedUtc.Ticks - DateTime.UnixEpoch.Ticks) / 10,
-            };
-            if (known is not { } meta || !meta.SameAs(scanned))
+                gone.Add(state.Path.ToArray());
+                more = state.MoveNext();
+            }
+
+            var same = false;
+            if (more && TreeOrder.Compare(state.Path, path) == 0)
             {
-                _found.Enqueue((path.ToArray(), observedAt));
+                same = state.Meta.SameAs(new FileMeta
+                {
+                    Type = entry.Type,
+                    Mode = entry.Permissions,
+                    Size = entry.Size,
+                    MtimeMicros = entry.MtimeMicros,
+                });
+                more = state.MoveNext();
+            }
+
+            if (!same)
+            {
+                differing[index >> 6] |= 1UL << (index & 63);
                 differences++;
             }
 
-            if (entry.Type == EntryType.Directory && !_watches.GetAlternateLookup<ReadOnlySpan<byte>>().ContainsKey(path))
+            if (entry.Type == EntryType.Directory && !watches.ContainsKey(path))
             {
                 unwatched.Add(path.ToArray());
             }
         }
 
-        foreach (var path in _state.NotSeen())
+        for (; more; more = state.MoveNext())
         {
-            _found.Enqueue((path, observedAt));
-            differences++;
+            gone.Add(state.Path.ToArray());
+        }
+
+        differences += gone.Count;
+        if (differences > 0)
+        {
+            _found = new FoundPaths(snapshot, differing, gone, observedAt);
         }
 
         foreach (var directory in unwatched)
@@ -471,7 +501,7 @@ internal sealed partial class ChangeDetector : IDisposable
 
         activity?.SetTag("scan.differences", differences);
         RescanDone();
-        LogReconciled(_logger, snapshot.Count, differences, _state.Count);
+        LogReconciled(_logger, snapshot.Count, differences, _state.Count, _state.ApproximateBytes / (1024 * 1024));
     }
 
     /// <summary>The events recorded since the last call, with the state they leave, as one batch (null when there are none).</summary>
@@ -674,6 +704,55 @@ internal sealed partial class ChangeDetector : IDisposable
     }
 
     /// <summary>
+    /// What a scan found to differ from the state, taken in tree order: the scanned entries whose bit is set (read from
+    /// the scan again), then the paths the scan no longer found.
+    /// </summary>
+    private sealed class FoundPaths(TreeSnapshot snapshot, ulong[] differing, List<byte[]> gone, DateTimeOffset observedAt)
+    {
+        private TreeSnapshot.Enumerator _entries = snapshot.GetEnumerator();
+        private int _index = -1;
+        private int _gone = -1;
+        private byte[] _path = [];
+        private int _pathLength;
+
+        public DateTimeOffset ObservedAt => observedAt;
+
+        public ReadOnlySpan<byte> Path => _path.AsSpan(0, _pathLength);
+
+        public bool MoveNext()
+        {
+            if (_gone < 0)
+            {
+                while (_entries.MoveNext())
+                {
+                    _index++;
+                    if ((differing[_index >> 6] & (1UL << (_index & 63))) != 0)
+                    {
+                        var path = _entries.Current.PathBytes;
+                        if (path.Length > _path.Length)
+                        {
+                            _path = new byte[Math.Max(path.Length, 2 * _path.Length)];
+                        }
+
+                        path.CopyTo(_path);
+                        _pathLength = path.Length;
+                        return true;
+                    }
+                }
+            }
+
+            if (++_gone < gone.Count)
+            {
+                _path = gone[_gone];
+                _pathLength = _path.Length;
+                return true;
+            }
+
+            return false;
+        }
+    }
+
+    /// <summary>
     /// A path waiting to be looked at: its burst's first and last raw event (timestamps), when it was last seen (UTC),
     /// by what, and whether its last raw event ended the burst (a known file closed after writing).
     /// </summary>
@@ -687,8 +766,8 @@ internal sealed partial class ChangeDetector : IDisposable
         Message = "Out of inotify watches (fs.inotify.max_user_watches = {MaxWatches}) at {Path} with {Watches} watched: changes in directories not watched are found only by the periodic scan. Raise fs.inotify.max_user_watches on the node (sysctl) or exclude more (Agent:Changes:Exclude)")]
     private static partial void LogWatchLimit(ILogger logger, string maxWatches, string path, int watches);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Reconciled a scan of {Entries} entries with the state: {Differences} paths looked at again, {Known} paths known")]
-    private static partial void LogReconciled(ILogger logger, int entries, int differences, int known);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Reconciled a scan of {Entries} entries with the state: {Differences} paths looked at again, {Known} paths known ({StateMiB} MiB)")]
+    private static partial void LogReconciled(ILogger logger, int entries, int differences, int known, long stateMiB);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not watch {Path}: {Reason}; its changes are found by the next scan")]
     private static partial void LogWatchFailed(ILogger logger, string path, string reason);

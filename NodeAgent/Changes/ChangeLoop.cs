@@ -80,7 +80,7 @@ internal sealed partial class ChangeLoop : BackgroundService
         await Task.Factory.StartNew(() => Run(stored, stoppingToken), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    private void Run(List<(byte[] Path, FileMeta Meta)> stored, CancellationToken stoppingToken)
+    private void Run(FileStateTable stored, CancellationToken stoppingToken)
     {
         try
         {
@@ -194,6 +194,7 @@ internal sealed partial class ChangeLoop : BackgroundService
     private void Resync(CancellationToken stoppingToken)
     {
         _resync = false;
+        _detector.ForgetState();
         var stored = LoadStateAsync(stoppingToken).GetAwaiter().GetResult();
         if (stored is null)
         {
@@ -206,7 +207,7 @@ internal sealed partial class ChangeLoop : BackgroundService
     }
 
     /// <summary>The stored state, retried (<see cref="RetryPolicy"/>) until the database answers; null on shutdown.</summary>
-    private async Task<List<(byte[] Path, FileMeta Meta)>?> LoadStateAsync(CancellationToken stoppingToken)
+    private async Task<FileStateTable?> LoadStateAsync(CancellationToken stoppingToken)
     {
         for (var failures = 1; ; failures++)
         {

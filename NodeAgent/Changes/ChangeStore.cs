@@ -26,16 +26,25 @@ internal sealed partial class ChangeStore(
 
     public Task PrepareAsync(CancellationToken cancellationToken) => migrator.EnsureCurrentAsync(cancellationToken);
 
-    /// <summary>The stored current state of one node's monitored directory, to start from.</summary>
-    public async Task<List<(byte[] Path, FileMeta Meta)>> LoadStateAsync(string nodeName, string mountPath, CancellationToken cancellationToken)
+    /// <summary>
+    /// The stored current state of one node's monitored directory, to start from, read straight into its packed form.
+    /// The server sorts it in tree order ('/' before any other character); the few paths whose text is not their
+    /// exact bytes may come out of that order, and the state keeps them aside.
+    /// </summary>
+    public async Task<FileStateTable> LoadStateAsync(string nodeName, string mountPath, CancellationToken cancellationToken)
     {
         await PrepareAsync(cancellationToken);
-        var state = new List<(byte[], FileMeta)>();
+        var state = new FileStateTable.Builder();
         await using var command = dataSource.CreateCommand(
-            "SELECT path_bytes, entry_type, size, modified_at, mode, sha256 FROM file_state WHERE node_name = $1 AND mount_path = $2");
+            """
+            SELECT path_bytes, entry_type, size, modified_at, mode, sha256 FROM file_state WHERE node_name = $1 AND mount_path = $2
+             ORDER BY translate(path, '/', E'\x01') COLLATE "C"
+            """);
         command.Parameters.AddWithValue(nodeName);
         command.Parameters.AddWithValue(mountPath);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var hash = new byte[32];
+        var path = new byte[1024];
         while (await reader.ReadAsync(cancellationToken))
         {
             var meta = new FileMeta
@@ -45,16 +54,23 @@ internal sealed partial class ChangeStore(
                 MtimeMicros = (reader.GetDateTime(3).Ticks - DateTime.UnixEpoch.Ticks) / 10,
                 Mode = reader.GetInt32(4),
             };
-            if (!reader.IsDBNull(5))
+            if (!reader.IsDBNull(5) && reader.GetBytes(5, 0, hash, 0, 32) == 32)
             {
-                meta.Sha256 = Sha256Value.From(reader.GetFieldValue<byte[]>(5));
+                meta.Sha256 = Sha256Value.From(hash);
                 meta.Hashed = true;
             }
 
-            state.Add((reader.GetFieldValue<byte[]>(0), meta));
+            var length = (int)reader.GetBytes(0, 0, null, 0, 0);
+            if (length > path.Length)
+            {
+                path = new byte[Math.Max(length, 2 * path.Length)];
+            }
+
+            reader.GetBytes(0, 0, path, 0, length);
+            state.Add(path.AsSpan(0, length), meta);
         }
 
-        return state;
+        return state.Build();
     }
 
     public Task StoreAsync(FileEventBatch batch, CancellationToken cancellationToken) =>

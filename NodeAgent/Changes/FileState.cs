@@ -15,8 +15,6 @@ internal struct FileMeta
     public long MtimeMicros;
     public Sha256Value Sha256;
     public bool Hashed;
-    /// <summary>The reconciliation that last saw this path on disk (<see cref="FileStateTable.BeginSweep"/>).</summary>
-    internal int Seen;
 
     public readonly bool SameAs(in FileMeta other) =>
         Type == other.Type && Mode == other.Mode && SameContentMarkers(other);
@@ -69,71 +67,437 @@ internal sealed class PathComparer : IEqualityComparer<byte[]>, IAlternateEquali
 /// <summary>
 /// The current state of every path under the monitored directory (relative path bytes to <see cref="FileMeta"/>), as
 /// stored in <c>file_state</c>: loaded from it at start, and changed only together with the events that change it.
+/// Most of it is a run sorted in <see cref="TreeOrder"/> and packed (<see cref="StateRun"/>: tens of bytes a path,
+/// the SHA-256 the largest part); changes since go to a small overlay (a removal as null), merged into a new run
+/// once it has grown, and before the state is compared with a scan, which is then one pass over both in step.
 /// </summary>
 internal sealed class FileStateTable
 {
-    private readonly Dictionary<byte[], FileMeta> _entries = new(PathComparer.Instance);
-    private readonly Dictionary<byte[], FileMeta>.AlternateLookup<ReadOnlySpan<byte>> _bySpan;
-    private int _sweep;
+    private readonly Dictionary<byte[], FileMeta?> _overlay = new(PathComparer.Instance);
+    private readonly Dictionary<byte[], FileMeta?>.AlternateLookup<ReadOnlySpan<byte>> _overlayBySpan;
+    private StateRun _run = StateRun.Empty;
 
-    public FileStateTable() => _bySpan = _entries.GetAlternateLookup<ReadOnlySpan<byte>>();
+    public FileStateTable() => _overlayBySpan = _overlay.GetAlternateLookup<ReadOnlySpan<byte>>();
 
-    public int Count => _entries.Count;
+    private FileStateTable(StateRun run, Dictionary<byte[], FileMeta?> overlay, int count) : this()
+    {
+        _run = run;
+        foreach (var (path, meta) in overlay)
+        {
+            _overlay[path] = meta;
+        }
 
-    public bool TryGet(ReadOnlySpan<byte> path, out FileMeta meta) => _bySpan.TryGetValue(path, out meta);
+        Count = count;
+    }
 
-    public void Set(byte[] path, FileMeta meta) => _entries[path] = meta;
+    public int Count { get; private set; }
 
-    public bool Remove(ReadOnlySpan<byte> path) => _bySpan.Remove(path);
+    /// <summary>Bytes the state holds: the packed run and, at about 150 bytes a path, the overlay.</summary>
+    public long ApproximateBytes => _run.ApproximateBytes + 150L * _overlay.Count;
 
-    public void Clear() => _entries.Clear();
+    /// <summary>Changes held outside the packed run.</summary>
+    internal int OverlayCount => _overlay.Count;
+
+    public bool TryGet(ReadOnlySpan<byte> path, out FileMeta meta)
+    {
+        if (_overlayBySpan.TryGetValue(path, out var changed))
+        {
+            meta = changed.GetValueOrDefault();
+            return changed.HasValue;
+        }
+
+        return _run.TryFind(path, out meta);
+    }
+
+    public void Set(byte[] path, FileMeta meta)
+    {
+        ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_overlay, path, out var exists);
+        var wasKnown = exists ? slot.HasValue : _run.TryFind(path, out _);
+        slot = meta;
+        if (!wasKnown)
+        {
+            Count++;
+        }
+
+        CompactWhenLarge();
+    }
+
+    public bool Remove(ReadOnlySpan<byte> path)
+    {
+        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_overlayBySpan, path);
+        if (!Unsafe.IsNullRef(ref slot))
+        {
+            if (!slot.HasValue)
+            {
+                return false;
+            }
+
+            if (_run.TryFind(path, out _))
+            {
+                slot = null;
+            }
+            else
+            {
+                _overlayBySpan.Remove(path);
+            }
+
+            Count--;
+            return true;
+        }
+
+        if (!_run.TryFind(path, out _))
+        {
+            return false;
+        }
+
+        _overlay[path.ToArray()] = null;
+        Count--;
+        CompactWhenLarge();
+        return true;
+    }
+
+    public void Clear()
+    {
+        _run = StateRun.Empty;
+        _overlay.Clear();
+        Count = 0;
+    }
 
     /// <summary>Every path strictly below the directory <paramref name="directory"/>, deepest first.</summary>
     public List<byte[]> Below(ReadOnlySpan<byte> directory)
     {
         var below = new List<byte[]>();
-        foreach (var path in _entries.Keys)
+        var reader = _run.ReadBelow(directory);
+        while (reader.MoveNext() && TreeOrder.IsBelow(reader.Path, directory))
         {
-            if (IsBelow(path, directory))
+            if (!_overlayBySpan.ContainsKey(reader.Path))
+            {
+                below.Add(reader.Path.ToArray());
+            }
+        }
+
+        foreach (var (path, meta) in _overlay)
+        {
+            if (meta.HasValue && TreeOrder.IsBelow(path, directory))
             {
                 below.Add(path);
             }
         }
 
-        below.Sort((a, b) => b.AsSpan().SequenceCompareTo(a));
+        below.Sort((a, b) => TreeOrder.Compare(b, a));
         return below;
     }
 
-    public static bool IsBelow(ReadOnlySpan<byte> path, ReadOnlySpan<byte> directory) =>
-        directory.IsEmpty ? !path.IsEmpty : path.Length > directory.Length && path[directory.Length] == (byte)'/' && path.StartsWith(directory);
+    public static bool IsBelow(ReadOnlySpan<byte> path, ReadOnlySpan<byte> directory) => TreeOrder.IsBelow(path, directory);
 
-    /// <summary>Starts a sweep: <see cref="MarkSeen"/> the paths a scan found, then <see cref="NotSeen"/> lists the rest.</summary>
-    public void BeginSweep() => _sweep++;
-
-    /// <summary>The known state of <paramref name="path"/> (marked as seen by this sweep), or null when it is not known.</summary>
-    public FileMeta? MarkSeen(ReadOnlySpan<byte> path)
+    /// <summary>Every path and its state in tree order (the overlay merged in first). Nothing may change the state meanwhile.</summary>
+    public StateRun.Reader ReadAll()
     {
-        ref var meta = ref CollectionsMarshal.GetValueRefOrNullRef(_bySpan, path);
-        if (Unsafe.IsNullRef(ref meta))
-        {
-            return null;
-        }
-
-        meta.Seen = _sweep;
-        return meta;
+        Compact();
+        return _run.ReadAll();
     }
 
-    public List<byte[]> NotSeen()
+    /// <summary>Merges the overlay into a new packed run, letting go of the old run's blocks as they are passed.</summary>
+    public void Compact()
     {
-        var missing = new List<byte[]>();
-        foreach (var (path, meta) in _entries)
+        if (_overlay.Count == 0)
         {
-            if (meta.Seen != _sweep)
+            return;
+        }
+
+        var changes = _overlay.Keys.ToArray();
+        Array.Sort(changes, TreeOrder.Instance);
+        var writer = new StateRun.Writer();
+        var old = _run;
+        var reader = old.ReadAll(releasing: true);
+        var more = reader.MoveNext();
+        foreach (var path in changes)
+        {
+            while (more && TreeOrder.Compare(reader.Path, path) < 0)
             {
-                missing.Add(path);
+                writer.Append(reader.Path, reader.Meta);
+                more = reader.MoveNext();
+            }
+
+            if (more && TreeOrder.Compare(reader.Path, path) == 0)
+            {
+                more = reader.MoveNext();
+            }
+
+            if (_overlay[path] is { } meta)
+            {
+                writer.Append(path, meta);
             }
         }
 
-        return missing;
+        while (more)
+        {
+            writer.Append(reader.Path, reader.Meta);
+            more = reader.MoveNext();
+        }
+
+        _run = writer.Finish();
+        _overlay.Clear();
+        _overlay.TrimExcess();
+    }
+
+    /// <summary>Merges once the overlay holds an eighth of the run (at least 4,096 changes, at most 65,536): the cost of merging is spread thin, and the overlay stays small.</summary>
+    private void CompactWhenLarge()
+    {
+        if (_overlay.Count >= Math.Max(4096, Math.Min(65536, _run.Count / 8)))
+        {
+            Compact();
+        }
+    }
+
+    /// <summary>Builds a state from paths in tree order (those that come out of order are kept in the overlay, so any order is correct).</summary>
+    internal sealed class Builder
+    {
+        private readonly StateRun.Writer _writer = new();
+        private readonly Dictionary<byte[], FileMeta?> _outOfOrder = new(PathComparer.Instance);
+        private byte[] _last = [];
+        private bool _any;
+
+        public void Add(ReadOnlySpan<byte> path, in FileMeta meta)
+        {
+            if (!_any || TreeOrder.Compare(path, _last) > 0)
+            {
+                _writer.Append(path, meta);
+                _last = path.ToArray();
+                _any = true;
+            }
+            else
+            {
+                _outOfOrder[path.ToArray()] = meta;
+            }
+        }
+
+        public FileStateTable Build()
+        {
+            var run = _writer.Finish();
+            var table = new FileStateTable(run, _outOfOrder, run.Count + _outOfOrder.Count);
+            table.CompactWhenLarge();
+            return table;
+        }
+    }
+}
+
+/// <summary>
+/// Paths with their state, sorted in <see cref="TreeOrder"/> and packed: each path front-coded against the one before,
+/// then its type, mode and whether it is hashed, its size and modification time (as a difference) as variable-length
+/// numbers, and its SHA-256 when it has one. Every sixteenth record is written in full, so a path is found by a binary
+/// search over those and a short read forward.
+/// </summary>
+internal sealed class StateRun
+{
+    private const int RestartInterval = 16;
+
+    public static readonly StateRun Empty = new Writer().Finish();
+
+    private readonly BlockBuffer _buffer;
+    private readonly long[] _restarts;
+
+    private StateRun(BlockBuffer buffer, long[] restarts, int count)
+    {
+        _buffer = buffer;
+        _restarts = restarts;
+        Count = count;
+    }
+
+    public int Count { get; }
+
+    public long ApproximateBytes => _buffer.AllocatedBytes + 8L * _restarts.Length;
+
+    public bool TryFind(ReadOnlySpan<byte> path, out FileMeta meta)
+    {
+        var reader = ReadBelow(path, inclusive: true);
+        while (reader.MoveNext())
+        {
+            var order = TreeOrder.Compare(reader.Path, path);
+            if (order == 0)
+            {
+                meta = reader.Meta;
+                return true;
+            }
+
+            if (order > 0)
+            {
+                break;
+            }
+        }
+
+        meta = default;
+        return false;
+    }
+
+    public Reader ReadAll(bool releasing = false) => new(_buffer, _restarts.Length > 0 ? _restarts[0] : 0, 0, Count, releasing);
+
+    /// <summary>A reader whose first record is the first after <paramref name="path"/> (or, <paramref name="inclusive"/>, at it).</summary>
+    public Reader ReadBelow(ReadOnlySpan<byte> path, bool inclusive = false)
+    {
+        // The last restart whose path comes before it: the path, and what follows it, is in that restart's stretch or after.
+        int lo = 0, hi = _restarts.Length - 1, start = 0;
+        while (lo <= hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (TreeOrder.Compare(PathAt(_restarts[mid]), path) < 0)
+            {
+                start = mid;
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        var reader = new Reader(_buffer, _restarts.Length > 0 ? _restarts[start] : 0, start * RestartInterval, Count, releasing: false);
+        reader.SkipWhile(path, inclusive);
+        return reader;
+    }
+
+    /// <summary>The path of the record written in full at <paramref name="position"/>, read in place.</summary>
+    private ReadOnlySpan<byte> PathAt(long position)
+    {
+        var record = _buffer.From(position);
+        var offset = 0;
+        Packing.ReadVarint(record, ref offset);
+        var length = (int)Packing.ReadVarint(record, ref offset);
+        return record.Slice(offset, length);
+    }
+
+    public sealed class Writer
+    {
+        private readonly BlockBuffer _buffer = new();
+        private readonly List<long> _restarts = [];
+        private byte[] _previousPath = new byte[256];
+        private int _previousLength;
+        private long _previousMicros;
+        private int _count;
+
+        public void Append(ReadOnlySpan<byte> path, in FileMeta meta)
+        {
+            var restart = _count % RestartInterval == 0;
+            if (restart)
+            {
+                _previousLength = 0;
+                _previousMicros = 0;
+            }
+
+            var record = _buffer.Reserve(Packing.MaxPathBytes(path.Length) + 1 + 3 * Packing.MaxVarint + 32);
+            if (restart)
+            {
+                _restarts.Add(_buffer.Position);
+            }
+
+            var used = Packing.WritePath(record, path, _previousPath.AsSpan(0, _previousLength));
+            record[used++] = (byte)meta.Type;
+            used += Packing.WriteVarint(record[used..], ((ulong)(uint)meta.Mode << 1) | (meta.Hashed ? 1u : 0u));
+            used += Packing.WriteVarint(record[used..], (ulong)meta.Size);
+            used += Packing.WriteVarint(record[used..], Packing.ZigZag(meta.MtimeMicros - _previousMicros));
+            if (meta.Hashed)
+            {
+                ((ReadOnlySpan<byte>)meta.Sha256).CopyTo(record[used..]);
+                used += 32;
+            }
+
+            _buffer.Commit(used);
+            if (path.Length > _previousPath.Length)
+            {
+                _previousPath = new byte[Math.Max(path.Length, _previousPath.Length * 2)];
+            }
+
+            path.CopyTo(_previousPath);
+            _previousLength = path.Length;
+            _previousMicros = meta.MtimeMicros;
+            _count++;
+        }
+
+        public StateRun Finish() => new(_buffer, [.. _restarts], _count);
+    }
+
+    public struct Reader
+    {
+        private readonly BlockBuffer _buffer;
+        private readonly int _count;
+        private readonly bool _releasing;
+        private long _position;
+        private int _index;
+        private byte[] _path;
+        private int _pathLength;
+        private long _micros;
+        private bool _peeked;
+
+        internal Reader(BlockBuffer buffer, long position, int index, int count, bool releasing)
+        {
+            _buffer = buffer;
+            _position = position;
+            _index = index;
+            _count = count;
+            _releasing = releasing;
+            _path = new byte[256];
+        }
+
+        public readonly ReadOnlySpan<byte> Path => _path.AsSpan(0, _pathLength);
+
+        public FileMeta Meta { get; private set; }
+
+        public bool MoveNext()
+        {
+            if (_peeked)
+            {
+                _peeked = false;
+                return true;
+            }
+
+            if (_index >= _count || !_buffer.Seek(ref _position))
+            {
+                return false;
+            }
+
+            if (_index % RestartInterval == 0)
+            {
+                _micros = 0;
+                if (_releasing)
+                {
+                    _buffer.ReleaseBefore(_position);
+                }
+            }
+
+            var record = _buffer.From(_position);
+            var offset = 0;
+            Packing.ReadPath(record, ref offset, ref _path, ref _pathLength);
+            var meta = new FileMeta { Type = (EntryType)record[offset++] };
+            var modeAndHashed = Packing.ReadVarint(record, ref offset);
+            meta.Mode = (int)(modeAndHashed >> 1);
+            meta.Hashed = (modeAndHashed & 1) != 0;
+            meta.Size = (long)Packing.ReadVarint(record, ref offset);
+            _micros += Packing.UnZigZag(Packing.ReadVarint(record, ref offset));
+            meta.MtimeMicros = _micros;
+            if (meta.Hashed)
+            {
+                meta.Sha256 = Sha256Value.From(record.Slice(offset, 32));
+                offset += 32;
+            }
+
+            Meta = meta;
+            _position = BlockBuffer.Advance(_position, offset);
+            _index++;
+            return true;
+        }
+
+        /// <summary>Reads on past the records before <paramref name="path"/> (and at it, unless <paramref name="inclusive"/>); the next <see cref="MoveNext"/> gives the first one after.</summary>
+        internal void SkipWhile(ReadOnlySpan<byte> path, bool inclusive)
+        {
+            while (MoveNext())
+            {
+                var order = TreeOrder.Compare(Path, path);
+                if (order > 0 || (inclusive && order == 0))
+                {
+                    _peeked = true;
+                    return;
+                }
+            }
+        }
     }
 }

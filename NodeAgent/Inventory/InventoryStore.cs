@@ -148,12 +148,14 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
 
     /// <summary>
     /// Up to <see cref="ChunkSize"/> entries, column-wise, as one row of file_list_chunks. Paths are written
-    /// as their UTF-8 bytes straight from the scan's buffers (Npgsql sends bytes as text unchanged), so a
-    /// list of a million entries is stored without a string per entry.
+    /// as their UTF-8 bytes from one reused buffer (Npgsql sends bytes as text unchanged), so a list of a
+    /// million entries is stored without a string per entry.
     /// </summary>
     private sealed class Chunk(int capacity)
     {
         private readonly ReadOnlyMemory<byte>[] _paths = new ReadOnlyMemory<byte>[capacity];
+        private byte[] _pathBytesBuffer = new byte[32 * 1024];
+        private int _pathBytesUsed;
         private readonly byte[] _types = new byte[capacity];
         private readonly long[] _sizes = new long[capacity];
         private readonly DateTime[] _modified = new DateTime[capacity];
@@ -169,7 +171,16 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
             var raw = entry.PathBytes;
             if (PathText.IsExact(raw))
             {
-                _paths[Count] = entry.PathMemory;
+                if (_pathBytesUsed + raw.Length > _pathBytesBuffer.Length)
+                {
+                    // Paths already taken keep the old buffer alive until the chunk is written.
+                    _pathBytesBuffer = new byte[Math.Max(_pathBytesBuffer.Length, raw.Length)];
+                    _pathBytesUsed = 0;
+                }
+
+                raw.CopyTo(_pathBytesBuffer.AsSpan(_pathBytesUsed));
+                _paths[Count] = _pathBytesBuffer.AsMemory(_pathBytesUsed, raw.Length);
+                _pathBytesUsed += raw.Length;
             }
             else
             {
@@ -187,6 +198,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         public Chunk Reset()
         {
             Count = 0;
+            _pathBytesUsed = 0;
             _pathBytes = null;
             return this;
         }

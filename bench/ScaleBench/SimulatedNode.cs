@@ -73,6 +73,7 @@ internal sealed class SimulatedNode
             }
 
             var list = new EntryList();
+            var start = list.Mark();
             Span<byte> path = stackalloc byte[128];
             foreach (var student in _students)
             {
@@ -88,7 +89,7 @@ internal sealed class SimulatedNode
                 }
             }
 
-            _snapshot = new TreeSnapshot([new TreeSnapshot.Segment(list, 0, list.Count)]);
+            _snapshot = new TreeSnapshot([new TreeSnapshot.Segment(list, start, list.Count)]);
             return _snapshot;
         }
     }

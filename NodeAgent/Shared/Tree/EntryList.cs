@@ -3,66 +3,104 @@ using NodeAgent.Shared.Native;
 namespace NodeAgent.Shared.Tree;
 
 /// <summary>
-/// An append-only list of entries stored in fixed-size blocks (entries and path bytes separately), so
-/// that a million-entry scan never needs one huge array, never copies on growth, and leaves no large
-/// garbage behind.
+/// An append-only list of scanned entries, encoded as they come (<see cref="BlockBuffer"/>): each path front-coded
+/// against the one before, the mode as what differs from the one before, the size and the modification time's
+/// seconds as variable-length numbers (the seconds as a difference), the nanoseconds in four bytes. A walk's entries
+/// come in tree order, so neighbours share most of their path and a million entries take tens of bytes each, not a
+/// record and an array. It is read in order from a <see cref="Mark"/>, where the coding starts afresh.
 /// </summary>
 internal sealed class EntryList
 {
-    private const int EntryBlockShift = 11;
-    private const int EntryBlockSize = 1 << EntryBlockShift;
-    private const int PathBlockSize = 64 * 1024;
-
-    private readonly List<RawEntry[]> _entryBlocks = [];
-    private readonly List<byte[]> _pathBlocks = [];
-    private int _pathUsed = PathBlockSize;
+    private readonly BlockBuffer _buffer = new();
+    private byte[] _previousPath = new byte[256];
+    private int _previousLength;
+    private uint _previousMode;
+    private long _previousSeconds;
 
     public int Count { get; private set; }
 
-    public long ApproximateBytes => (long)_entryBlocks.Count * EntryBlockSize * System.Runtime.CompilerServices.Unsafe.SizeOf<RawEntry>()
-        + (long)_pathBlocks.Count * PathBlockSize;
+    public long ApproximateBytes => _buffer.AllocatedBytes + _previousPath.Length;
 
-    public ref readonly RawEntry this[int index] => ref _entryBlocks[index >> EntryBlockShift][index & (EntryBlockSize - 1)];
-
-    public ReadOnlyMemory<byte> Path(in RawEntry entry) => _pathBlocks[entry.PathBlock].AsMemory(entry.PathOffset, entry.PathLength);
+    /// <summary>Where the next entry starts; it is written in full, so a reader can start there.</summary>
+    public Start Mark()
+    {
+        _previousLength = 0;
+        _previousMode = 0;
+        _previousSeconds = 0;
+        return new Start(_buffer.Position, Count);
+    }
 
     public void Add(ReadOnlySpan<byte> path, in NativeMethods.Statx status)
     {
-        if (_pathUsed + path.Length > PathBlockSize)
+        var record = _buffer.Reserve(Packing.MaxPathBytes(path.Length) + 3 * Packing.MaxVarint + 4);
+        var used = Packing.WritePath(record, path, _previousPath.AsSpan(0, _previousLength));
+        used += Packing.WriteVarint(record[used..], (uint)status.Mode ^ _previousMode);
+        used += Packing.WriteVarint(record[used..], status.Size);
+        used += Packing.WriteVarint(record[used..], Packing.ZigZag(status.MtimeSeconds - _previousSeconds));
+        Packing.WriteInt32(record, ref used, status.MtimeNanoseconds);
+        _buffer.Commit(used);
+
+        if (path.Length > _previousPath.Length)
         {
-            _pathBlocks.Add(new byte[Math.Max(PathBlockSize, path.Length)]);
-            _pathUsed = 0;
+            _previousPath = new byte[Math.Max(path.Length, _previousPath.Length * 2)];
         }
 
-        var pathBlock = _pathBlocks[^1];
-        path.CopyTo(pathBlock.AsSpan(_pathUsed));
-        if ((Count & (EntryBlockSize - 1)) == 0)
-        {
-            _entryBlocks.Add(new RawEntry[EntryBlockSize]);
-        }
-
-        _entryBlocks[^1][Count & (EntryBlockSize - 1)] = new RawEntry
-        {
-            PathBlock = _pathBlocks.Count - 1,
-            PathOffset = _pathUsed,
-            PathLength = path.Length,
-            Size = (long)status.Size,
-            MtimeSeconds = status.MtimeSeconds,
-            MtimeNanoseconds = status.MtimeNanoseconds,
-            Mode = status.Mode,
-        };
-        _pathUsed += path.Length;
+        path.CopyTo(_previousPath);
+        _previousLength = path.Length;
+        _previousMode = status.Mode;
+        _previousSeconds = status.MtimeSeconds;
         Count++;
     }
-}
 
-internal struct RawEntry
-{
-    public int PathBlock;
-    public int PathOffset;
-    public int PathLength;
-    public uint Mode;
-    public long Size;
-    public long MtimeSeconds;
-    public uint MtimeNanoseconds;
+    /// <summary>A place to start reading: where an entry written in full begins, and its index.</summary>
+    public readonly record struct Start(long Position, int Index);
+
+    /// <summary>Reads <paramref name="count"/> entries from <paramref name="start"/> on. Each reader has its own buffers: many may read at once.</summary>
+    public Reader Read(Start start, int count) => new(_buffer, start.Position, count);
+
+    public struct Reader
+    {
+        private readonly BlockBuffer _buffer;
+        private long _position;
+        private int _remaining;
+        private byte[] _path;
+        private int _pathLength;
+
+        internal Reader(BlockBuffer buffer, long position, int count)
+        {
+            _buffer = buffer;
+            _position = position;
+            _remaining = count;
+            _path = new byte[256];
+        }
+
+        public readonly ReadOnlySpan<byte> Path => _path.AsSpan(0, _pathLength);
+
+        public uint Mode { get; private set; }
+
+        public long Size { get; private set; }
+
+        public long MtimeSeconds { get; private set; }
+
+        public uint MtimeNanoseconds { get; private set; }
+
+        public bool MoveNext()
+        {
+            if (_remaining == 0 || !_buffer.Seek(ref _position))
+            {
+                return false;
+            }
+
+            var record = _buffer.From(_position);
+            var offset = 0;
+            Packing.ReadPath(record, ref offset, ref _path, ref _pathLength);
+            Mode ^= (uint)Packing.ReadVarint(record, ref offset);
+            Size = (long)Packing.ReadVarint(record, ref offset);
+            MtimeSeconds += Packing.UnZigZag(Packing.ReadVarint(record, ref offset));
+            MtimeNanoseconds = Packing.ReadInt32(record, ref offset);
+            _position = BlockBuffer.Advance(_position, offset);
+            _remaining--;
+            return true;
+        }
+    }
 }

@@ -39,8 +39,8 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
             var main = new Walker(problems, rootIdentity, cancellationToken);
 
             // The root's own entries; its subdirectories become work items, each an independent subtree.
-            var subtrees = new List<(int EntryIndex, byte[] Name, (uint, uint, ulong) Identity)>();
-            main.ListRoot(rootFd, (index, name, identity) => subtrees.Add((index, name, identity)));
+            var subtrees = new List<(byte[] Name, (uint, uint, ulong) Identity)>();
+            main.ListRoot(rootFd, (name, identity) => subtrees.Add((name, identity)));
 
             var segments = new TreeSnapshot.Segment?[subtrees.Count];
             var walkers = Enumerable.Range(0, Math.Min(Parallelism, subtrees.Count))
@@ -50,10 +50,10 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
             {
                 for (var item = Interlocked.Increment(ref next); item < subtrees.Count; item = Interlocked.Increment(ref next))
                 {
-                    var (_, name, identity) = subtrees[item];
-                    var start = walker.Entries.Count;
+                    var (name, identity) = subtrees[item];
+                    var start = walker.Entries.Mark();
                     walker.Subtree(rootFd, name, identity);
-                    segments[item] = new TreeSnapshot.Segment(walker.Entries, start, walker.Entries.Count);
+                    segments[item] = new TreeSnapshot.Segment(walker.Entries, start, walker.Entries.Count - start.Index);
                 }
             }
 
@@ -77,18 +77,17 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
                 Work(main);
             }
 
-            // Tree order: each top-level entry, then (for a directory) its whole subtree.
-            var ordered = new List<TreeSnapshot.Segment>(main.RootCount + subtrees.Count);
-            var previous = 0;
+            // Tree order: each run of top-level entries, then the subtree of the directory that ends it.
+            var ordered = new List<TreeSnapshot.Segment>(2 * subtrees.Count + 1);
             for (var item = 0; item < subtrees.Count; item++)
             {
-                var entryIndex = subtrees[item].EntryIndex;
-                ordered.Add(new TreeSnapshot.Segment(main.Entries, previous, entryIndex + 1));
-                previous = entryIndex + 1;
+                var (start, count) = main.RootRuns[item];
+                ordered.Add(new TreeSnapshot.Segment(main.Entries, start, count));
                 ordered.Add(segments[item]!.Value);
             }
 
-            ordered.Add(new TreeSnapshot.Segment(main.Entries, previous, main.RootCount));
+            var (lastStart, lastCount) = main.RootRuns[^1];
+            ordered.Add(new TreeSnapshot.Segment(main.Entries, lastStart, lastCount));
             problems.Summarize(mountPath);
             var snapshot = new TreeSnapshot(ordered);
             return new ScanResult(snapshot, walkers.Sum(w => w.Vanished), walkers.Sum(w => w.Unreadable), Stopwatch.GetElapsedTime(started));

@@ -11,20 +11,11 @@ namespace NodeAgent.Shared.Tree;
 public sealed class TreeSnapshot
 {
     private readonly Segment[] _segments;
-    private readonly int[] _starts;
 
     internal TreeSnapshot(IReadOnlyList<Segment> segments)
     {
-        _segments = [.. segments.Where(s => s.End > s.Start)];
-        _starts = new int[_segments.Length];
-        var count = 0;
-        for (var i = 0; i < _segments.Length; i++)
-        {
-            _starts[i] = count;
-            count += _segments[i].End - _segments[i].Start;
-        }
-
-        Count = count;
+        _segments = [.. segments.Where(s => s.Count > 0)];
+        Count = _segments.Sum(s => s.Count);
         ApproximateBytes = _segments.Select(s => s.List).Distinct().Sum(l => l.ApproximateBytes);
         ContentHash = ComputeHash();
     }
@@ -36,23 +27,7 @@ public sealed class TreeSnapshot
     /// <summary>Bytes this snapshot holds in memory.</summary>
     public long ApproximateBytes { get; }
 
-    public Entry this[int index]
-    {
-        get
-        {
-            ArgumentOutOfRangeException.ThrowIfNegative(index);
-            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Count);
-            var segment = Array.BinarySearch(_starts, index);
-            if (segment < 0)
-            {
-                segment = ~segment - 1;
-            }
-
-            var s = _segments[segment];
-            return new Entry(s.List, s.Start + index - _starts[segment]);
-        }
-    }
-
+    /// <summary>The entries in tree order; each enumeration decodes them afresh, so several may run at once.</summary>
     public Enumerator GetEnumerator() => new(_segments);
 
     private byte[] ComputeHash()
@@ -72,13 +47,12 @@ public sealed class TreeSnapshot
 
             var fits = RecordSize + path.Length <= buffer.Length;
             var record = buffer.AsSpan(used);
-            ref readonly var raw = ref entry.Raw;
             BinaryPrimitives.WriteInt32LittleEndian(record, path.Length);
-            record[4] = (byte)EntryTypes.FromMode(raw.Mode);
-            BinaryPrimitives.WriteInt64LittleEndian(record[5..], raw.Size);
-            BinaryPrimitives.WriteInt64LittleEndian(record[13..], raw.MtimeSeconds);
-            BinaryPrimitives.WriteUInt32LittleEndian(record[21..], raw.MtimeNanoseconds);
-            BinaryPrimitives.WriteUInt32LittleEndian(record[25..], raw.Mode);
+            record[4] = (byte)entry.Type;
+            BinaryPrimitives.WriteInt64LittleEndian(record[5..], entry.Size);
+            BinaryPrimitives.WriteInt64LittleEndian(record[13..], entry.MtimeSeconds);
+            BinaryPrimitives.WriteUInt32LittleEndian(record[21..], entry.MtimeNanoseconds);
+            BinaryPrimitives.WriteUInt32LittleEndian(record[25..], entry.Mode);
             if (fits)
             {
                 path.CopyTo(record[RecordSize..]);
@@ -96,34 +70,36 @@ public sealed class TreeSnapshot
         return hash.GetHashAndReset();
     }
 
-    /// <summary>A range of one list's entries.</summary>
-    internal readonly record struct Segment(EntryList List, int Start, int End);
+    /// <summary>A run of one list's entries, from a place where its coding starts afresh.</summary>
+    internal readonly record struct Segment(EntryList List, EntryList.Start Start, int Count);
 
-    /// <summary>One entry of the snapshot.</summary>
+    /// <summary>One entry of the snapshot, valid until the enumerator moves on.</summary>
     public readonly ref struct Entry
     {
-        private readonly EntryList _list;
-        private readonly int _index;
-
-        internal Entry(EntryList list, int index)
+        internal Entry(ReadOnlySpan<byte> path, uint mode, long size, long mtimeSeconds, uint mtimeNanoseconds)
         {
-            _list = list;
-            _index = index;
+            PathBytes = path;
+            Mode = mode;
+            Size = size;
+            MtimeSeconds = mtimeSeconds;
+            MtimeNanoseconds = mtimeNanoseconds;
         }
 
-        internal ref readonly RawEntry Raw => ref _list[_index];
-
         /// <summary>The exact bytes of the path relative to the scanned directory.</summary>
-        public ReadOnlySpan<byte> PathBytes => _list.Path(in Raw).Span;
+        public ReadOnlySpan<byte> PathBytes { get; }
 
-        internal ReadOnlyMemory<byte> PathMemory => _list.Path(in Raw);
+        internal uint Mode { get; }
 
-        public EntryType Type => EntryTypes.FromMode(Raw.Mode);
+        internal long MtimeSeconds { get; }
 
-        public long Size => Raw.Size;
+        internal uint MtimeNanoseconds { get; }
+
+        public EntryType Type => EntryTypes.FromMode(Mode);
+
+        public long Size { get; }
 
         /// <summary>Permission bits and set-id/sticky bits (mode &amp; 07777).</summary>
-        public int Permissions => (int)(Raw.Mode & 0xFFF);
+        public int Permissions => (int)(Mode & 0xFFF);
 
         /// <summary>The modification time, clamped to what PostgreSQL and .NET can hold (years 1 to 9999).</summary>
         public DateTime ModifiedUtc
@@ -132,39 +108,43 @@ public sealed class TreeSnapshot
             {
                 const long MinSeconds = -62135596800; // 0001-01-01
                 const long MaxSeconds = 253402300799; // 9999-12-31T23:59:59
-                var seconds = Math.Clamp(Raw.MtimeSeconds, MinSeconds, MaxSeconds);
-                return DateTime.UnixEpoch.AddTicks(seconds * TimeSpan.TicksPerSecond + Math.Min(Raw.MtimeNanoseconds, 999_999_999u) / 100);
+                var seconds = Math.Clamp(MtimeSeconds, MinSeconds, MaxSeconds);
+                return DateTime.UnixEpoch.AddTicks(seconds * TimeSpan.TicksPerSecond + Math.Min(MtimeNanoseconds, 999_999_999u) / 100);
             }
         }
+
+        /// <summary>The modification time in microseconds since the epoch (what PostgreSQL keeps).</summary>
+        internal long MtimeMicros => (ModifiedUtc.Ticks - DateTime.UnixEpoch.Ticks) / 10;
     }
 
     public struct Enumerator
     {
         private readonly Segment[] _segments;
         private int _segment;
-        private int _index;
+        private EntryList.Reader _reader;
 
         internal Enumerator(Segment[] segments)
         {
             _segments = segments;
-            _segment = 0;
-            _index = segments.Length > 0 ? segments[0].Start - 1 : -1;
+            _segment = -1;
+            _reader = default;
         }
 
-        public readonly Entry Current => new(_segments[_segment].List, _index);
+        public readonly Entry Current => new(_reader.Path, _reader.Mode, _reader.Size, _reader.MtimeSeconds, _reader.MtimeNanoseconds);
 
         public bool MoveNext()
         {
             while (_segment < _segments.Length)
             {
-                if (++_index < _segments[_segment].End)
+                if (_segment >= 0 && _reader.MoveNext())
                 {
                     return true;
                 }
 
                 if (++_segment < _segments.Length)
                 {
-                    _index = _segments[_segment].Start - 1;
+                    var s = _segments[_segment];
+                    _reader = s.List.Read(s.Start, s.Count);
                 }
             }
 

@@ -42,18 +42,25 @@ public sealed partial class TreeScanner
 
         public EntryList Entries { get; } = new();
 
-        public int RootCount { get; private set; }
+        /// <summary>The root's own entries, in runs that each end with a subdirectory whose subtree comes next (the last run ends the root).</summary>
+        public List<(EntryList.Start Start, int Count)> RootRuns { get; } = [];
 
         public int Vanished { get; private set; }
 
         public int Unreadable { get; private set; }
 
         /// <summary>Records the root's own entries; hands each subdirectory to <paramref name="subdirectory"/> instead of descending.</summary>
-        public void ListRoot(int rootFd, Action<int, byte[], (uint, uint, ulong)> subdirectory)
+        public void ListRoot(int rootFd, Action<byte[], (uint, uint, ulong)> subdirectory)
         {
             _pathLength = 0;
-            Directory(rootFd, descend: false, subdirectory);
-            RootCount = Entries.Count;
+            var run = Entries.Mark();
+            Directory(rootFd, descend: false, (name, identity) =>
+            {
+                RootRuns.Add((run, Entries.Count - run.Index));
+                subdirectory(name, identity);
+                run = Entries.Mark();
+            });
+            RootRuns.Add((run, Entries.Count - run.Index));
         }
 
         /// <summary>Walks the subtree below the root's subdirectory <paramref name="name"/> (its own entry is already recorded).</summary>
@@ -88,7 +95,7 @@ public sealed partial class TreeScanner
         }
 
         /// <summary>Records the entries of the directory open as <paramref name="fd"/> (whose path is the current path), in byte order of their names.</summary>
-        private void Directory(int fd, bool descend, Action<int, byte[], (uint, uint, ulong)>? subdirectory)
+        private void Directory(int fd, bool descend, Action<byte[], (uint, uint, ulong)>? subdirectory)
         {
             var (names, refs, count) = ReadSortedNames(fd);
             try
@@ -149,7 +156,7 @@ public sealed partial class TreeScanner
                     }
                     else
                     {
-                        subdirectory!(Entries.Count - 1, name.ToArray(), identity);
+                        subdirectory!(name.ToArray(), identity);
                     }
                 }
 
