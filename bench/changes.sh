@@ -12,7 +12,8 @@
 # as the agent (INOTIFYWAIT_EVENTS, empty for all events, which then include the agent's own reads of the files).
 # The table goes to stdout and to bench/results/changes-<date>.txt. NODEAGENT_BENCH_BINARY=path runs that agent binary
 # instead of building one. BURST_WAIT=seconds (default 120) is how long after the burst's last write the agent may
-# take to store it before the run gives up on it (and reports how far it got).
+# take to store it before the run gives up on it (and reports how far it got). BENCH_PG_OPTIONS adds server options
+# (e.g. "-c shared_preload_libraries=pg_stat_statements -c track_functions=all" to see what the statements cost).
 #
 #   bench/changes.sh [RATE] [SECONDS] [BURST]      defaults: 1000 30 100000
 # Needs: root or a user that may run PostgreSQL, the .NET SDK, PostgreSQL server binaries, python3, curl,
@@ -234,6 +235,9 @@ def measure(env, tree, rate, seconds, burst, agent, floor, agent_alive, metrics,
             break
         time.sleep(0.5)
     drain_secs = time.time() - last_close
+    # The events PostgreSQL stored while its CPU was measured (all of the node's events, of every type and source).
+    pg_events = int(psql(f"""SELECT count(*) FROM file_events WHERE node_name = '{NODE}'
+                               AND stored_at >= to_timestamp({start}) AND stored_at < to_timestamp({phase_end})"""))
     drain_cpu = cpu_seconds(agent) - agent_cpu0 - agent_cpu
     own_seen = metrics(histogram="latency_seconds")
 
@@ -344,6 +348,7 @@ def measure(env, tree, rate, seconds, burst, agent, floor, agent_alive, metrics,
         time.sleep(0.2)
     burst_agent_cpu = cpu_seconds(agent) - burst_cpu0
     burst_pg_cpu = tree_cpu_seconds(pg) - burst_pg_cpu0
+    burst_events = int(psql(f"SELECT count(*) FROM file_events WHERE node_name = '{NODE}' AND stored_at >= to_timestamp({t_start})"))
     # inotifywait: done once it has printed nothing for 1 s.
     while time.time() - max(floor.last_line_at, t_end) < 1:
         time.sleep(0.1)
@@ -438,6 +443,8 @@ def measure(env, tree, rate, seconds, burst, agent, floor, agent_alive, metrics,
     w(f"  {'inotifywait':<34}{floor_cpu:>8.2f}{100 * floor_cpu / phase_secs:>14.1f}%{floor_hwm_steady:>23.1f}")
     w(f"  {'agent':<34}{agent_cpu:>8.2f}{100 * agent_cpu / phase_secs:>14.1f}%{agent_hwm_steady:>23.1f}")
     w(f"  {'PostgreSQL (all its processes)':<34}{pg_cpu:>8.2f}{100 * pg_cpu / phase_secs:>14.1f}%{'-':>23}")
+    per_k = f"{1000 * pg_cpu / pg_events:.3f} s" if pg_events else "n/a"
+    w(f"  {'PostgreSQL per 1,000 stored events':<34}{per_k:>8}   ({pg_events:,} events stored in the same {phase_secs:.1f} s)")
     w(f"  (CPU: utime + stime from /proc/PID/stat over the {phase_secs:.1f} s from the first write to 1 s after the last; the agent")
     w(f"   used {drain_cpu:.2f} s more until the read {drain_secs:.1f} s after the last write; peak RSS: VmHWM after the phase)")
     w("")
@@ -471,7 +478,8 @@ def measure(env, tree, rate, seconds, burst, agent, floor, agent_alive, metrics,
     for k in ("overflows", "rescans"):
         w(f"    {'nodemonitor_changes_' + k + '_total':<38}{metric(metrics_before, k)} -> {metric(metrics_after, k)}")
     w(f"  agent: events for burst files by source: " + (", ".join(f"{k} {int(v):,}" for k, v in burst_sources.items()) or "none")
-      + f"; CPU {burst_agent_cpu:.2f} s (PostgreSQL {burst_pg_cpu:.2f} s)")
+      + f"; CPU {burst_agent_cpu:.2f} s (PostgreSQL {burst_pg_cpu:.2f} s"
+      + (f", {1000 * burst_pg_cpu / burst_events:.3f} s per 1,000 of its {burst_events:,} events" if burst_events else "") + ")")
     w(f"    from the first write to {'equal' if equal_at else 'the last poll'}; peak RSS (VmHWM) after the burst {agent_hwm:.1f} MiB"
       f" (highest VmRSS polled {peak_rss:.1f} MiB)")
     w("")
@@ -496,7 +504,7 @@ echo "== tree"
 tree="$work/tree"
 python3 "$work/driver.py" mktree "$tree" "$rate"
 
-start_postgres "-c shared_buffers=256MB -c max_wal_size=4GB"
+start_postgres "-c shared_buffers=256MB -c max_wal_size=4GB ${BENCH_PG_OPTIONS:-}"
 
 start_agent Agent__Inventory__ScanInterval=00:01:00 Logging__LogLevel__NodeAgent.Changes=Debug
 agent_ready() { # it has reconciled its first scan and watches for changes

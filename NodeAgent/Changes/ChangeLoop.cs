@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Configuration;
@@ -16,8 +17,24 @@ namespace NodeAgent.Changes;
 /// </summary>
 internal sealed partial class ChangeLoop : BackgroundService
 {
-    /// <summary>Longest wait for raw events: how soon a quiet path's burst is seen to have ended.</summary>
+    /// <summary>Longest wait for raw events while paths wait to be looked at: how soon a quiet path's burst is seen to have ended.</summary>
     private const int PollMilliseconds = 10;
+
+    /// <summary>Longest wait for raw events while nothing waits: how soon a scan, a rescan or a resync is taken up.</summary>
+    private const int IdlePollMilliseconds = 100;
+
+    /// <summary>
+    /// Shortest time from one read of raw events to the next: under load the loop wakes once per interval and takes
+    /// everything the kernel queued meanwhile (a few dozen events at 1,000 writes/s), instead of waking for every write.
+    /// </summary>
+    private const int ReadIntervalMilliseconds = 10;
+
+    /// <summary>
+    /// How long the first event of a batch waits for more before the batch goes to the spool, while more paths are
+    /// waiting to be looked at: under a steady stream of changes a batch holds this long's events (one transaction, a
+    /// few statements, whatever its size) instead of whatever came since the last store.
+    /// </summary>
+    private static readonly TimeSpan BatchDelay = TimeSpan.FromMilliseconds(25);
 
     /// <summary>
     /// Events per batch at most (one transaction each): a first scan of a large tree is stored in many. A batch also
@@ -96,11 +113,14 @@ internal sealed partial class ChangeLoop : BackgroundService
         Scan(stoppingToken);
         var buffer = new byte[256 * 1024];
         var rescanWanted = false;
+        long batchStarted = 0;
         try
         {
             while (!stoppingToken.IsCancellationRequested)
             {
-                var read = _detector.Read(buffer, PollMilliseconds);
+                var idle = _detector.PendingPaths == 0 && _detector.RecordedEvents == 0 && !rescanWanted;
+                var read = _detector.Read(buffer, idle ? IdlePollMilliseconds : PollMilliseconds);
+                var readAt = Stopwatch.GetTimestamp();
                 if (read > 0)
                 {
                     _detector.OnEvents(buffer.AsSpan(0, read));
@@ -127,15 +147,38 @@ internal sealed partial class ChangeLoop : BackgroundService
                 }
 
                 // Group commit: a batch goes to the spool when nothing is being stored, else it grows (to its bounds)
-                // until the store in flight is done, so that the batches' size follows the database's pace.
-                if (_spool.Count == 0 || _detector.RecordedEvents >= BatchMaxEvents || _detector.RecordedBytes >= _spool.Limits.MaxWeight / 4)
+                // until the store in flight is done, so that the batches' size follows the database's pace. While
+                // more paths are on their way it also waits BatchDelay from its first event.
+                if (_detector.RecordedEvents == 0)
+                {
+                    batchStarted = 0;
+                }
+                else if (batchStarted == 0)
+                {
+                    batchStarted = readAt;
+                }
+
+                if (_detector.RecordedEvents >= BatchMaxEvents || _detector.RecordedBytes >= _spool.Limits.MaxWeight / 4
+                    || (_spool.Count == 0 && (_detector.PendingPaths == 0 || Stopwatch.GetElapsedTime(batchStarted) >= BatchDelay)))
                 {
                     Flush();
+                    batchStarted = 0;
                 }
 
                 if (_resync && _spool.Count == 0)
                 {
                     Resync(stoppingToken);
+                }
+
+                // Under load, let the kernel queue the next interval's events rather than waking for each (unless the
+                // read filled half the buffer: then the loop reads on at once, so that the queue does not overflow).
+                if (read > 0 && read < buffer.Length / 2)
+                {
+                    var rest = ReadIntervalMilliseconds - (int)Stopwatch.GetElapsedTime(readAt).TotalMilliseconds;
+                    if (rest > 0)
+                    {
+                        stoppingToken.WaitHandle.WaitOne(rest);
+                    }
                 }
             }
         }

@@ -22,6 +22,9 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
 
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly byte[] _buffer = new byte[128 * 1024];
+
+    /// <summary>The content being kept, reused from file to file (only the kept copy is allocated per file).</summary>
+    private ArrayBufferWriter<byte>? _kept;
     private int _rootFd = -1;
 
     public int RootFd => _rootFd;
@@ -78,7 +81,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
                 }
 
                 var keep = snapshotWanted && (long)before.Size <= settings.SnapshotMaxBytes;
-                var read = ReadAll(fd, keep, out var content);
+                var read = ReadAll(fd, keep, (long)before.Size, out var content);
                 var stable = read >= 0 && FStat(fd, out var after) && Same(in before, in after) && read == (long)before.Size;
                 if (stable || attempt == MaxReads)
                 {
@@ -110,10 +113,15 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
         }
     }
 
-    /// <summary>Hashes the file from where it stands to its end (at most HashMaxBytes + 1 bytes); -1 on a read error.</summary>
-    private long ReadAll(int fd, bool keep, out byte[]? content)
+    /// <summary>
+    /// Hashes the file from where it stands to its end (at most HashMaxBytes + 1 bytes); -1 on a read error. Once it has
+    /// read the <paramref name="expected"/> size it stops without the read that would find the end: a file that grew
+    /// meanwhile has another size or modification time afterwards, which the caller compares, and is read again.
+    /// </summary>
+    private long ReadAll(int fd, bool keep, long expected, out byte[]? content)
     {
-        var kept = keep ? new ArrayBufferWriter<byte>((int)Math.Min(settings.SnapshotMaxBytes + 1, 64 * 1024)) : null;
+        var kept = keep ? _kept ??= new ArrayBufferWriter<byte>((int)Math.Min(settings.SnapshotMaxBytes + 1, 64 * 1024)) : null;
+        kept?.ResetWrittenCount();
         content = null;
         long total = 0;
         while (total <= settings.HashMaxBytes)
@@ -147,6 +155,10 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
             }
 
             total += count;
+            if (total == expected)
+            {
+                break;
+            }
         }
 
         content = kept is not null && total <= settings.SnapshotMaxBytes ? kept.WrittenSpan.ToArray() : null;
