@@ -2,13 +2,16 @@
 # Worst-case memory of the long-running agent (NativeAOT): a tree of ENTRIES entries that changes every 2 s, scanned
 # every 2 s, with PostgreSQL stopped for 30 s in the middle. Reports the peak RSS (VmHWM), the highest RSS during the
 # outage, the scans stored before the outage and after recovery, the spool's drops and /health during the outage; with
-# HEAP_LIMIT (e.g. 0x18000000) the agent runs under that GC heap limit, as .NET applies 75 % of a container's limit.
+# HEAP_LIMIT (hex bytes, e.g. C000000 or 0xC000000: 192 MiB) the agent runs under that GC heap limit, as .NET applies
+# 75 % of a container's limit (192 MiB for the DaemonSet's 256Mi).
 #
 #   bench/memory.sh [ENTRIES] [HEAP_LIMIT]      defaults: 1000000, none
 # Needs: the .NET SDK with clang (NativeAOT, CLANG=clang-14), PostgreSQL server binaries, python3, curl.
 set -euo pipefail
 entries=${1:-1000000}
+# NativeAOT reads DOTNET_ numbers as bare hex digits: with a 0x prefix the limit would silently not apply.
 heap_limit=${2:-}
+heap_limit=${heap_limit#0[xX]}
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/nodeagent-bench.XXXXXX)
 . "$root/NodeAgent/throwaway-postgres.sh"

@@ -17,6 +17,9 @@ namespace NodeAgent.Changes;
 internal sealed partial class ChangeDetector : IDisposable
 {
     private const int DtDirectory = 4;
+
+    /// <summary>Paths waiting whose room is kept once they are all looked at; a burst's larger room is given back.</summary>
+    private const int PendingKeptCapacity = 4096;
     private const int DtUnknown = 0;
 
     private readonly ChangesSettings _settings;
@@ -42,6 +45,7 @@ internal sealed partial class ChangeDetector : IDisposable
     private Inotify? _inotify;
     private long _reads;
     private bool _rescanWanted;
+    private bool _pendingGrown;
     private bool _overflowReported;
     private bool _watchLimitReported;
 
@@ -199,6 +203,7 @@ internal sealed partial class ChangeDetector : IDisposable
         if (!exists)
         {
             pending = new Pending(now, now, observedAt, source, done);
+            _pendingGrown |= _pending.Count > PendingKeptCapacity;
             return;
         }
 
@@ -249,7 +254,8 @@ internal sealed partial class ChangeDetector : IDisposable
 
     /// <summary>
     /// Looks again at the paths whose burst has ended (or waited long enough, or that a scan found), until
-    /// <paramref name="maxEvents"/> events are waiting to be taken; with <paramref name="all"/>, at every one. The due
+    /// <paramref name="maxEvents"/> events are waiting to be taken; with <paramref name="all"/>, at every path the watch is
+    /// waiting on (and none a scan found). The due
     /// paths are taken in byte order (a new directory's event comes before its files'), from a queue kept across calls
     /// so that a million paths found by a first scan are sorted once, not once per call. <paramref name="maxBytes"/>
     /// bounds the memory the waiting events hold (snapshot contents included).
@@ -290,7 +296,20 @@ internal sealed partial class ChangeDetector : IDisposable
             }
         }
 
-        // Then what scans found, in tree order; a path the watch is also waiting on is left to the watch.
+        if (_pendingGrown && _pending.Count == 0 && _due.Count == 0)
+        {
+            _pendingGrown = false;
+            _pending.TrimExcess(PendingKeptCapacity);
+            _due.TrimExcess();
+        }
+
+        // Then what scans found, in tree order; a path the watch is also waiting on is left to the watch. Not at the
+        // last call (all): a first scan's backlog may be a million files, and the next start's scan finds it again.
+        if (all)
+        {
+            return;
+        }
+
         var pendingBySpan = _pending.GetAlternateLookup<ReadOnlySpan<byte>>();
         while (_found is not null && _events.Count < maxEvents && _eventBytes < maxBytes)
         {

@@ -39,9 +39,10 @@ internal sealed partial class ChangeLoop : BackgroundService
     /// <summary>
     /// Events per batch at most (one transaction each): a first scan of a large tree is stored in many. A batch also
     /// holds at most a quarter of the spool's memory bound, and new batches are made only while the spool is less than
-    /// half full, so that the spool never has to drop one.
+    /// half full, so that the spool never has to drop one. At five hundred, the arrays a batch is stored with stay
+    /// below the large object heap, so storing a first scan of a million files leaves no large garbage behind.
     /// </summary>
-    private const int BatchMaxEvents = 5000;
+    private const int BatchMaxEvents = 500;
 
     private readonly AgentSettings _agent;
     private readonly ChangeDetector _detector;
@@ -191,7 +192,8 @@ internal sealed partial class ChangeLoop : BackgroundService
         }
         finally
         {
-            // What was seen but not yet looked at is looked at now, so that the store loop's last pass can store it.
+            // What the watch saw but was not yet looked at is looked at now, so that the store loop's last pass can store
+            // it (what a scan found and is not looked at yet is left to the next start's scan: it may be a whole tree).
             _detector.ResolveDue(all: true);
             Flush();
             _detector.Dispose();

@@ -36,7 +36,7 @@ internal sealed record ChangesSettings(
         new($"{Section}:SnapshotInclude", string.Join(',', DefaultSnapshotInclude), "globs (comma-separated) of the files whose content is kept"),
         new($"{Section}:Exclude", string.Join(',', DefaultExclude), "globs (comma-separated) of paths never watched nor reported"),
         new($"{Section}:SpoolCapacity", "100000", "batches of file events kept in memory while the database is unreachable"),
-        new($"{Section}:SpoolMaxBytes", "67108864", "memory those batches may hold (events and snapshot contents); at half of it, changed paths wait, folded"),
+        new($"{Section}:SpoolMaxBytes", "16777216", "memory those batches may hold (events and snapshot contents); at half of it, changed paths wait, folded"),
     ];
 
     public SpoolLimits SpoolLimits => new(SpoolCapacity, SpoolMaxBytes);
@@ -61,6 +61,6 @@ internal sealed record ChangesSettings(
             section.Parsed("SnapshotInclude", () => PathGlobs.Parse(section.List("SnapshotInclude", DefaultSnapshotInclude))),
             section.Parsed("Exclude", () => PathGlobs.Parse(section.List("Exclude", DefaultExclude))),
             (int)section.Integer("SpoolCapacity", 100_000, 1, 10_000_000),
-            section.Integer("SpoolMaxBytes", 64L << 20, 1L << 20, 64L << 30));
+            section.Integer("SpoolMaxBytes", 16L << 20, 1L << 20, 64L << 30));
     }
 }

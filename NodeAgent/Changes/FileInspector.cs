@@ -64,7 +64,15 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
             return new Inspection(meta, FileFlags.NotHashed | (snapshotWanted ? FileFlags.TooLargeForSnapshot : 0), null);
         }
 
-        var fd = NativeMethods.OpenAt(_rootFd, path, FileOpenFlags);
+        // Reading without touching the access time: the node's disk is not written to, and the watch does not see the
+        // agent's own reads as attribute changes (one for every file read, which it would have to look at again).
+        var fd = NativeMethods.OpenAt(_rootFd, path, FileOpenFlags | NativeMethods.ONoAtime);
+        if (fd < 0 && Marshal.GetLastPInvokeError() == NativeMethods.EPERM)
+        {
+            // Not the file's owner and no CAP_FOWNER: read as anyone may (a read-only mount updates no access time anyway).
+            fd = NativeMethods.OpenAt(_rootFd, path, FileOpenFlags);
+        }
+
         if (fd < 0)
         {
             // Gone, or replaced by something else since it was examined: the next look at it tells.

@@ -28,7 +28,7 @@ internal sealed record ProcessesSettings(
         new($"{Section}:ArgvMaxBytes", "32768", "arguments kept per process; longer ones are cut and flagged"),
         new($"{Section}:ReceiveBufferBytes", "8388608", "the connector socket's receive buffer (a burst of processes waits there)"),
         new($"{Section}:SpoolCapacity", "100000", "batches of process events kept in memory while the database is unreachable"),
-        new($"{Section}:SpoolMaxBytes", "67108864", "memory those batches may hold"),
+        new($"{Section}:SpoolMaxBytes", "16777216", "memory those batches may hold"),
     ];
 
     public SpoolLimits SpoolLimits => new(SpoolCapacity, SpoolMaxBytes);
@@ -44,6 +44,6 @@ internal sealed record ProcessesSettings(
             (int)section.Integer("ArgvMaxBytes", 32 * 1024, 256, 2 * 1024 * 1024),
             (int)section.Integer("ReceiveBufferBytes", 8 << 20, 64 * 1024, 1 << 30),
             (int)section.Integer("SpoolCapacity", 100_000, 1, 10_000_000),
-            section.Integer("SpoolMaxBytes", 64L << 20, 1L << 20, 64L << 30));
+            section.Integer("SpoolMaxBytes", 16L << 20, 1L << 20, 64L << 30));
     }
 }

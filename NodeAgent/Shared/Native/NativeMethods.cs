@@ -17,6 +17,8 @@ internal static unsafe partial class NativeMethods
     public static readonly int ODirectory = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x4000 : 0x10000;
     public static readonly int ONoFollow = RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm ? 0x8000 : 0x20000;
     public const int OCloseOnExec = 0x80000;
+    /// <summary>Reading does not update the access time (allowed to a file's owner or with CAP_FOWNER; EPERM otherwise).</summary>
+    public const int ONoAtime = 0x40000;
     public const int AtSymlinkNoFollow = 0x100;
     public const int AtNoAutomount = 0x800;
     public const int AtEmptyPath = 0x1000;
@@ -28,6 +30,7 @@ internal static unsafe partial class NativeMethods
     public const uint StatxMtime = 0x40;
     public const uint StatxCtime = 0x80;
 
+    public const int EPERM = 1;
     public const int ENOENT = 2;
     public const int EACCES = 13;
     public const int EINTR = 4;
