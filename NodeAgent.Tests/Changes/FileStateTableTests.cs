@@ -153,8 +153,17 @@ public sealed class FileStateTableTests
             }
         }
 
-        Assert.Equal(expected.Keys.Order(), ReadAll(table).Select(a => Convert.ToHexString(a.Path)).Order());
+        // Read with the overlay merged in as it is, then merged into the packed run: the same paths in the same order.
+        Assert.NotEqual(0, table.OverlayCount);
+        var merged = ReadAll(table).Select(a => Convert.ToHexString(a.Path)).ToList();
+        Assert.Equal(expected.Values.Select(v => v.Path).OrderBy(p => p, TreeOrder.Instance).Select(Convert.ToHexString), merged);
+        table.Compact();
         Assert.Equal(0, table.OverlayCount);
+        Assert.Equal(merged, ReadAll(table).Select(a => Convert.ToHexString(a.Path)));
+        foreach (var (path, meta) in ReadAll(table))
+        {
+            AssertEqualMeta(expected[Convert.ToHexString(path)].Meta, meta);
+        }
     }
 
     [Fact]

@@ -77,7 +77,7 @@ internal sealed partial class ChangeLoop : BackgroundService
         _lifetime = lifetime;
         _logger = logger;
         // Only the latest scan is worth comparing: an older one waiting would only hold its memory (a million entries
-        // take about 100 MB) and find less.
+        // take some tens of MB even packed) and find less.
         feed.Subscribe((scan, _) => Interlocked.Exchange(ref _latestScan, scan));
         outcomes.Lost += _ => _resync = true;
     }

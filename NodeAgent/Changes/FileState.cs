@@ -190,12 +190,8 @@ internal sealed class FileStateTable
 
     public static bool IsBelow(ReadOnlySpan<byte> path, ReadOnlySpan<byte> directory) => TreeOrder.IsBelow(path, directory);
 
-    /// <summary>Every path and its state in tree order (the overlay merged in first). Nothing may change the state meanwhile.</summary>
-    public StateRun.Reader ReadAll()
-    {
-        Compact();
-        return _run.ReadAll();
-    }
+    /// <summary>Every path and its state in tree order, the overlay merged in as it is read. Nothing may change the state meanwhile.</summary>
+    public OrderedReader ReadAll() => new(_run.ReadAll(), SortedChanges(), _overlay);
 
     /// <summary>Merges the overlay into a new packed run, letting go of the old run's blocks as they are passed.</summary>
     public void Compact()
@@ -205,40 +201,84 @@ internal sealed class FileStateTable
             return;
         }
 
-        var changes = _overlay.Keys.ToArray();
-        Array.Sort(changes, TreeOrder.Instance);
+        var reader = new OrderedReader(_run.ReadAll(releasing: true), SortedChanges(), _overlay);
         var writer = new StateRun.Writer();
-        var old = _run;
-        var reader = old.ReadAll(releasing: true);
-        var more = reader.MoveNext();
-        foreach (var path in changes)
-        {
-            while (more && TreeOrder.Compare(reader.Path, path) < 0)
-            {
-                writer.Append(reader.Path, reader.Meta);
-                more = reader.MoveNext();
-            }
-
-            if (more && TreeOrder.Compare(reader.Path, path) == 0)
-            {
-                more = reader.MoveNext();
-            }
-
-            if (_overlay[path] is { } meta)
-            {
-                writer.Append(path, meta);
-            }
-        }
-
-        while (more)
+        while (reader.MoveNext())
         {
             writer.Append(reader.Path, reader.Meta);
-            more = reader.MoveNext();
         }
 
         _run = writer.Finish();
         _overlay.Clear();
         _overlay.TrimExcess();
+    }
+
+    private byte[][] SortedChanges()
+    {
+        var changes = _overlay.Keys.ToArray();
+        Array.Sort(changes, TreeOrder.Instance);
+        return changes;
+    }
+
+    /// <summary>The packed run and the overlay's changes (sorted) read in step: a change replaces or removes the run's entry, or adds one.</summary>
+    internal struct OrderedReader
+    {
+        private readonly byte[][] _changes;
+        private readonly Dictionary<byte[], FileMeta?> _overlay;
+        private StateRun.Reader _run;
+        private bool _runMore;
+        private bool _advanceRun;
+        private int _next;
+        private byte[]? _change;
+
+        internal OrderedReader(StateRun.Reader run, byte[][] changes, Dictionary<byte[], FileMeta?> overlay)
+        {
+            _run = run;
+            _changes = changes;
+            _overlay = overlay;
+            _runMore = _run.MoveNext();
+        }
+
+        public readonly ReadOnlySpan<byte> Path => _change is null ? _run.Path : _change;
+
+        public FileMeta Meta { get; private set; }
+
+        public bool MoveNext()
+        {
+            if (_advanceRun)
+            {
+                _runMore = _run.MoveNext();
+                _advanceRun = false;
+            }
+
+            while (_runMore || _next < _changes.Length)
+            {
+                var order = _next == _changes.Length ? -1 : !_runMore ? 1 : TreeOrder.Compare(_run.Path, _changes[_next]);
+                if (order < 0)
+                {
+                    // The run's own entry; the reader moves past it at the next call (its path is read from the reader).
+                    _change = null;
+                    Meta = _run.Meta;
+                    _advanceRun = true;
+                    return true;
+                }
+
+                var change = _changes[_next++];
+                if (order == 0)
+                {
+                    _runMore = _run.MoveNext();
+                }
+
+                if (_overlay[change] is { } meta)
+                {
+                    _change = change;
+                    Meta = meta;
+                    return true;
+                }
+            }
+
+            return false;
+        }
     }
 
     /// <summary>Merges once the overlay holds an eighth of the run (at least 4,096 changes, at most 65,536): the cost of merging is spread thin, and the overlay stays small.</summary>
