@@ -410,8 +410,7 @@ internal sealed class StateRun
     {
         private readonly BlockBuffer _buffer = new();
         private readonly List<long> _restarts = [];
-        private byte[] _previousPath = new byte[256];
-        private int _previousLength;
+        private PreviousPath _previousPath;
         private long _previousMicros;
         private int _count;
 
@@ -420,7 +419,7 @@ internal sealed class StateRun
             var restart = _count % RestartInterval == 0;
             if (restart)
             {
-                _previousLength = 0;
+                _previousPath.Reset();
                 _previousMicros = 0;
             }
 
@@ -430,7 +429,7 @@ internal sealed class StateRun
                 _restarts.Add(_buffer.Position);
             }
 
-            var used = Packing.WritePath(record, path, _previousPath.AsSpan(0, _previousLength));
+            var used = _previousPath.Write(record, path);
             record[used++] = (byte)meta.Type;
             used += Packing.WriteVarint(record[used..], ((ulong)(uint)meta.Mode << 1) | (meta.Hashed ? 1u : 0u));
             used += Packing.WriteVarint(record[used..], (ulong)meta.Size);
@@ -442,13 +441,6 @@ internal sealed class StateRun
             }
 
             _buffer.Commit(used);
-            if (path.Length > _previousPath.Length)
-            {
-                _previousPath = new byte[Math.Max(path.Length, _previousPath.Length * 2)];
-            }
-
-            path.CopyTo(_previousPath);
-            _previousLength = path.Length;
             _previousMicros = meta.MtimeMicros;
             _count++;
         }
@@ -463,8 +455,7 @@ internal sealed class StateRun
         private readonly bool _releasing;
         private long _position;
         private int _index;
-        private byte[] _path;
-        private int _pathLength;
+        private PreviousPath _path;
         private long _micros;
         private bool _peeked;
 
@@ -475,10 +466,9 @@ internal sealed class StateRun
             _index = index;
             _count = count;
             _releasing = releasing;
-            _path = new byte[256];
         }
 
-        public readonly ReadOnlySpan<byte> Path => _path.AsSpan(0, _pathLength);
+        public readonly ReadOnlySpan<byte> Path => _path.Span;
 
         public FileMeta Meta { get; private set; }
 
@@ -506,7 +496,7 @@ internal sealed class StateRun
 
             var record = _buffer.From(_position);
             var offset = 0;
-            Packing.ReadPath(record, ref offset, ref _path, ref _pathLength);
+            _path.Read(record, ref offset);
             var meta = new FileMeta { Type = (EntryType)record[offset++] };
             var modeAndHashed = Packing.ReadVarint(record, ref offset);
             meta.Mode = (int)(modeAndHashed >> 1);

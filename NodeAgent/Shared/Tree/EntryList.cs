@@ -12,19 +12,18 @@ namespace NodeAgent.Shared.Tree;
 internal sealed class EntryList
 {
     private readonly BlockBuffer _buffer = new();
-    private byte[] _previousPath = new byte[256];
-    private int _previousLength;
+    private PreviousPath _previousPath;
     private uint _previousMode;
     private long _previousSeconds;
 
     public int Count { get; private set; }
 
-    public long ApproximateBytes => _buffer.AllocatedBytes + _previousPath.Length;
+    public long ApproximateBytes => _buffer.AllocatedBytes;
 
     /// <summary>Where the next entry starts; it is written in full, so a reader can start there.</summary>
     public Start Mark()
     {
-        _previousLength = 0;
+        _previousPath.Reset();
         _previousMode = 0;
         _previousSeconds = 0;
         return new Start(_buffer.Position, Count);
@@ -33,20 +32,12 @@ internal sealed class EntryList
     public void Add(ReadOnlySpan<byte> path, in NativeMethods.Statx status)
     {
         var record = _buffer.Reserve(Packing.MaxPathBytes(path.Length) + 3 * Packing.MaxVarint + 4);
-        var used = Packing.WritePath(record, path, _previousPath.AsSpan(0, _previousLength));
+        var used = _previousPath.Write(record, path);
         used += Packing.WriteVarint(record[used..], (uint)status.Mode ^ _previousMode);
         used += Packing.WriteVarint(record[used..], status.Size);
         used += Packing.WriteVarint(record[used..], Packing.ZigZag(status.MtimeSeconds - _previousSeconds));
         Packing.WriteInt32(record, ref used, status.MtimeNanoseconds);
         _buffer.Commit(used);
-
-        if (path.Length > _previousPath.Length)
-        {
-            _previousPath = new byte[Math.Max(path.Length, _previousPath.Length * 2)];
-        }
-
-        path.CopyTo(_previousPath);
-        _previousLength = path.Length;
         _previousMode = status.Mode;
         _previousSeconds = status.MtimeSeconds;
         Count++;
@@ -63,18 +54,16 @@ internal sealed class EntryList
         private readonly BlockBuffer _buffer;
         private long _position;
         private int _remaining;
-        private byte[] _path;
-        private int _pathLength;
+        private PreviousPath _path;
 
         internal Reader(BlockBuffer buffer, long position, int count)
         {
             _buffer = buffer;
             _position = position;
             _remaining = count;
-            _path = new byte[256];
         }
 
-        public readonly ReadOnlySpan<byte> Path => _path.AsSpan(0, _pathLength);
+        public readonly ReadOnlySpan<byte> Path => _path.Span;
 
         public uint Mode { get; private set; }
 
@@ -93,7 +82,7 @@ internal sealed class EntryList
 
             var record = _buffer.From(_position);
             var offset = 0;
-            Packing.ReadPath(record, ref offset, ref _path, ref _pathLength);
+            _path.Read(record, ref offset);
             Mode ^= (uint)Packing.ReadVarint(record, ref offset);
             Size = (long)Packing.ReadVarint(record, ref offset);
             MtimeSeconds += Packing.UnZigZag(Packing.ReadVarint(record, ref offset));

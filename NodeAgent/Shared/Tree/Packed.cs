@@ -187,6 +187,39 @@ internal static class Packing
 }
 
 /// <summary>
+/// The path a front-coded record is written or read against: the one before it. Writing a path (or reading one)
+/// makes it the previous path of the next record; <see cref="Reset"/> makes the next one written in full.
+/// </summary>
+internal struct PreviousPath
+{
+    private byte[] _bytes;
+    private int _length;
+
+    public readonly ReadOnlySpan<byte> Span => _bytes.AsSpan(0, _length);
+
+    public void Reset() => _length = 0;
+
+    public int Write(Span<byte> target, ReadOnlySpan<byte> path)
+    {
+        var written = Packing.WritePath(target, path, Span);
+        if (_bytes is null || path.Length > _bytes.Length)
+        {
+            _bytes = new byte[Math.Max(256, Math.Max(path.Length, (_bytes?.Length ?? 0) * 2))];
+        }
+
+        path.CopyTo(_bytes);
+        _length = path.Length;
+        return written;
+    }
+
+    public void Read(ReadOnlySpan<byte> source, ref int offset)
+    {
+        _bytes ??= new byte[256];
+        Packing.ReadPath(source, ref offset, ref _bytes, ref _length);
+    }
+}
+
+/// <summary>
 /// Tree order: each directory followed by everything below it, the entries of a directory in byte order of their
 /// names. It is byte order of whole paths with '/' taken as lower than any byte of a name, which is what a walk
 /// that sorts each directory's names yields, and it keeps everything below a directory right after it.
