@@ -401,7 +401,7 @@ internal sealed partial class ChangeDetector : IDisposable
                 Emit(FileEventType.Delete, below, null, meta, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
             }
 
-            foreach (var (watched, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(path) || FileStateTable.IsBelow(w.Key, path)).ToList())
+            foreach (var (watched, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(path) || TreeOrder.IsBelow(w.Key, path)).ToList())
             {
                 _inotify!.RemoveWatch(wd);
                 ForgetWatch(wd);
@@ -649,7 +649,7 @@ internal sealed partial class ChangeDetector : IDisposable
 
     private void MoveWatches(byte[] from, byte[] to)
     {
-        foreach (var (path, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(from) || FileStateTable.IsBelow(w.Key, from)).ToList())
+        foreach (var (path, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(from) || TreeOrder.IsBelow(w.Key, from)).ToList())
         {
             var moved = Rebase(path, from, to);
             _watches.Remove(path);
@@ -660,7 +660,7 @@ internal sealed partial class ChangeDetector : IDisposable
 
     private void MovePending(byte[] from, byte[] to)
     {
-        foreach (var (path, pending) in _pending.Where(p => p.Key.AsSpan().SequenceEqual(from) || FileStateTable.IsBelow(p.Key, from)).ToList())
+        foreach (var (path, pending) in _pending.Where(p => p.Key.AsSpan().SequenceEqual(from) || TreeOrder.IsBelow(p.Key, from)).ToList())
         {
             _pending.Remove(path);
             var moved = Rebase(path, from, to);

@@ -188,8 +188,6 @@ internal sealed class FileStateTable
         return below;
     }
 
-    public static bool IsBelow(ReadOnlySpan<byte> path, ReadOnlySpan<byte> directory) => TreeOrder.IsBelow(path, directory);
-
     /// <summary>Every path and its state in tree order, the overlay merged in as it is read. Nothing may change the state meanwhile.</summary>
     public OrderedReader ReadAll() => new(_run.ReadAll(), SortedChanges(), _overlay);
 
