@@ -17,10 +17,10 @@ namespace NodeAgent.Changes;
 internal sealed partial class ChangeDetector : IDisposable
 {
     private const int DtDirectory = 4;
+    private const int DtUnknown = 0;
 
     /// <summary>Paths waiting whose room is kept once they are all looked at; a burst's larger room is given back.</summary>
     private const int PendingKeptCapacity = 4096;
-    private const int DtUnknown = 0;
 
     private readonly ChangesSettings _settings;
     private readonly string _nodeName;
@@ -72,11 +72,6 @@ internal sealed partial class ChangeDetector : IDisposable
     public int RecordedEvents => _events.Count;
 
     public long RecordedBytes => _eventBytes;
-
-    /// <summary>Paths known, and the memory their state takes.</summary>
-    public int KnownPaths => _state.Count;
-
-    public long StateBytes => _state.ApproximateBytes;
 
     /// <summary>Starts from the stored state, then watches the whole tree (before the first scan, so nothing slips between).</summary>
     public void Start(FileStateTable stored)

@@ -64,8 +64,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
             return new Inspection(meta, FileFlags.NotHashed | (snapshotWanted ? FileFlags.TooLargeForSnapshot : 0), null);
         }
 
-        // Reading without touching the access time: the node's disk is not written to, and the watch does not see the
-        // agent's own reads as attribute changes (one for every file read, which it would have to look at again).
+        // Reading without touching the access time: looking at a node's files never writes to its disk.
         var fd = NativeMethods.OpenAt(_rootFd, path, FileOpenFlags | NativeMethods.ONoAtime);
         if (fd < 0 && Marshal.GetLastPInvokeError() == NativeMethods.EPERM)
         {

@@ -156,13 +156,6 @@ internal sealed class FileStateTable
         return true;
     }
 
-    public void Clear()
-    {
-        _run = StateRun.Empty;
-        _overlay.Clear();
-        Count = 0;
-    }
-
     /// <summary>Every path strictly below the directory <paramref name="directory"/>, deepest first.</summary>
     public List<byte[]> Below(ReadOnlySpan<byte> directory)
     {
@@ -293,15 +286,15 @@ internal sealed class FileStateTable
     {
         private readonly StateRun.Writer _writer = new();
         private readonly Dictionary<byte[], FileMeta?> _outOfOrder = new(PathComparer.Instance);
-        private byte[] _last = [];
+        private PreviousPath _last;
         private bool _any;
 
         public void Add(ReadOnlySpan<byte> path, in FileMeta meta)
         {
-            if (!_any || TreeOrder.Compare(path, _last) > 0)
+            if (!_any || TreeOrder.Compare(path, _last.Span) > 0)
             {
                 _writer.Append(path, meta);
-                _last = path.ToArray();
+                _last.Remember(path);
                 _any = true;
             }
             else

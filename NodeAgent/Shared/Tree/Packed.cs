@@ -202,6 +202,13 @@ internal struct PreviousPath
     public int Write(Span<byte> target, ReadOnlySpan<byte> path)
     {
         var written = Packing.WritePath(target, path, Span);
+        Remember(path);
+        return written;
+    }
+
+    /// <summary>Makes <paramref name="path"/> the previous path (copied into a buffer kept from path to path).</summary>
+    public void Remember(ReadOnlySpan<byte> path)
+    {
         if (_bytes is null || path.Length > _bytes.Length)
         {
             _bytes = new byte[Math.Max(256, Math.Max(path.Length, (_bytes?.Length ?? 0) * 2))];
@@ -209,7 +216,6 @@ internal struct PreviousPath
 
         path.CopyTo(_bytes);
         _length = path.Length;
-        return written;
     }
 
     public void Read(ReadOnlySpan<byte> source, ref int offset)
