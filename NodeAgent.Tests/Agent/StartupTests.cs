@@ -31,6 +31,23 @@ public sealed class StartupTests : IDisposable
         Assert.Contains(agent.Lines, l => l.Contains("Agent:MigrateOnly", StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData("--Agent:RunOnce=true", "--help")]
+    [InlineData("-h", "--Agent:RunOnce=true")]
+    [InlineData("--colour=blue", "--help")]
+    [InlineData("stray", "-h", "--version")]
+    public async Task Help_wins_wherever_it_appears(params string[] arguments)
+    {
+        _tree.File("a.txt");
+
+        await using var agent = AgentProcess.Start(Environment(null, ("Agent__RunOnce", "true")), arguments);
+
+        Assert.True(await agent.WaitForExitAsync(Patience) == 0, agent.Output);
+        Assert.Contains(agent.Lines, l => l.StartsWith("Usage: nodeagent", StringComparison.Ordinal));
+        Assert.Contains(agent.Lines, l => l.Contains("Agent:MountPath", StringComparison.Ordinal));
+        Assert.DoesNotContain(agent.Lines, l => l.StartsWith("nodeagent: ", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Version_prints_the_agent_version_and_exits_zero()
     {

@@ -5,7 +5,7 @@ using NodeAgent.Shared.Configuration;
 namespace NodeAgent.Shared.Hosting;
 
 /// <summary>
-/// The agent's command line: <c>--help</c> / <c>-h</c> (the settings, with their defaults), <c>--version</c>, and
+/// The agent's command line: <c>--help</c> / <c>-h</c> anywhere (the settings, with their defaults), <c>--version</c>, and
 /// settings as .NET reads them (<c>--Key=value</c>, <c>--Key value</c>, <c>/Key=value</c>, <c>Key=value</c>). Anything
 /// else, and any setting the agent does not know, is refused: a typo must not go unnoticed (with RunOnce it would
 /// still have stored a scan).
@@ -33,7 +33,8 @@ internal static class CommandLine
     /// <exception cref="AgentConfigurationException">an argument that is not a known setting</exception>
     public static Action Parse(string[] args, IReadOnlyList<SettingKey> settings)
     {
-        if (args is ["--help"] or ["-h"] or ["-?"])
+        // Help wins wherever it appears: whoever adds it to a command line wants to know what the rest means.
+        if (args.Any(a => a is "--help" or "-h" or "-?"))
         {
             return Action.Help;
         }
