@@ -104,6 +104,19 @@ public sealed class StartupTests : IDisposable
         Assert.Contains(expected, line, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Agent__Changes__Exclude", "/abs/**",
+        "nodeagent: configuration error: Agent:Changes:Exclude: Path pattern '/abs/**' starts with '/': patterns are relative to the monitored directory; write 'abs/**'.")]
+    [InlineData("Agent__Processes__Include", "gcc,[a-",
+        "nodeagent: configuration error: Agent:Processes:Include: Path pattern '[a-' has a '[' without a closing ']'; write '[[]' to match a '[' itself.")]
+    public async Task A_bad_path_pattern_is_one_line_naming_the_key_and_the_pattern_and_nothing_else(string key, string value, string expected)
+    {
+        await using var agent = AgentProcess.Start(Environment(more: (key, value)));
+
+        Assert.Equal(2, await agent.WaitForExitAsync(Patience));
+        Assert.Equal(expected, Assert.Single(agent.Lines));
+    }
+
     [Fact]
     public async Task Port_in_use_is_one_line_naming_urls_with_exit_2_and_no_stack_trace()
     {

@@ -518,5 +518,5 @@ public sealed class PathGlobs
         }
     }
 
-    private static ArgumentException Invalid(string message) => new(message, "patterns");
+    private static ArgumentException Invalid(string message) => new(message);
 }
