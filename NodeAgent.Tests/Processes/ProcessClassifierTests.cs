@@ -32,6 +32,20 @@ public sealed class ProcessClassifierTests
     }
 
     [Fact]
+    public void Process_name_in_metrics_is_bounded_by_the_include_entries_plus_other_whatever_names_are_run()
+    {
+        var executables = Enumerable.Range(0, 5_000).SelectMany(i => new[]
+        {
+            $"/usr/bin/python3.{i}", $"/usr/bin/x86_64-linux-gnu-gcc-{i}", $"/mnt/node-data/s{i}/hw1/prog{i}", $"/tmp/make{i}",
+        }).Append("/usr/bin/make").Append("/usr/bin/cc").ToList();
+
+        var names = executables.Where(e => Defaults.Keeps(B(e))).Select(e => Defaults.MetricName(B(e))).ToHashSet();
+
+        Assert.Subset(new HashSet<string>([.. ProcessClassifier.DefaultInclude, ProcessClassifier.OtherName]), names);
+        Assert.Equal(["*-gcc*", "cc", "make", "other", "python*"], names.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public void Star_keeps_everything()
     {
         var everything = new ProcessClassifier(PathGlobs.Parse(["*"]), PathGlobs.Parse([]), PathGlobs.Parse([]), "/mnt");

@@ -37,6 +37,29 @@ internal sealed class ProcessClassifier(PathGlobs include, PathGlobs compile, Pa
 
     public static readonly IReadOnlyList<string> DefaultRun = ["python*", "java", "node"];
 
+    /// <summary>
+    /// The <c>process_name</c> of a kept process in metrics: the <c>Include</c> entry its executable's name matches
+    /// (the name itself for an entry without wildcards), else <c>other</c>. Whoever runs a program chooses its name, so
+    /// the name itself would make one series per name; this way there are at most one per entry, plus <c>other</c>.
+    /// </summary>
+    public string MetricName(ReadOnlySpan<byte> executable)
+    {
+        var name = Name(executable);
+        foreach (var (entry, glob) in _includeEntries)
+        {
+            if (glob.Matches(name))
+            {
+                return entry;
+            }
+        }
+
+        return OtherName;
+    }
+
+    public const string OtherName = "other";
+
+    private readonly (string Entry, PathGlobs Glob)[] _includeEntries = [.. include.Patterns.Select(p => (p, PathGlobs.Parse([p])))];
+
     /// <summary>Whether a process with this executable is kept.</summary>
     public bool Keeps(ReadOnlySpan<byte> executable) =>
         include.Matches(Name(executable)) || IsBelowMount(executable);

@@ -116,7 +116,7 @@ internal sealed partial class ProcessLoop(
                         running[e.Tgid] = row;
                         rows.Add(row);
                         var name = details.Executable is null ? "unknown" : System.Text.Encoding.UTF8.GetString(executable.AsSpan(executable.AsSpan().LastIndexOf((byte)'/') + 1));
-                        metrics.ProcessEvents.Add(1, new KeyValuePair<string, object?>("process_name", name));
+                        metrics.ProcessEvents.Add(1, new KeyValuePair<string, object?>("process_name", details.Executable is null ? "unknown" : classifier.MetricName(executable)));
                         LogKept(logger, e.Tgid, name, kind, details.Missing);
                         if (details.Missing != ProcessReadFlags.None)
                         {

@@ -16,7 +16,7 @@ internal sealed class ProcessesMetrics
     public ProcessesMetrics(AgentDiagnostics diagnostics)
     {
         _meter = diagnostics.Meter;
-        ProcessEvents = _meter.CreateCounter<long>("process_events", "{process}", "Processes kept, by process_name (the executable's name)");
+        ProcessEvents = _meter.CreateCounter<long>("process_events", "{process}", "Processes kept, by process_name (the Include entry the executable matches, else other)");
         Lost = _meter.CreateCounter<long>("nodemonitor.processes.lost", "{message}", "Connector messages the kernel dropped (receive buffer full, or a gap in its sequence)");
         EnrichmentMisses = _meter.CreateCounter<long>("nodemonitor.processes.enrichment_misses", "{process}", "Kept processes of which something could not be read from /proc (it was gone)");
         Delivery = new DeliveryCounters(
