@@ -188,6 +188,62 @@ public sealed class ScanSpoolTests : IDisposable
     }
 
     [Fact]
+    public async Task In_an_outage_the_newest_scans_are_kept_and_the_older_ones_dropped_and_counted()
+    {
+        var dropped = 0L;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == InventoryMetrics.ScansName)
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag is { Key: "result", Value: "dropped" })
+                {
+                    Interlocked.Add(ref dropped, value);
+                }
+            }
+        });
+        listener.Start();
+        _tree.Populate(3);
+        var spool = Spool(3);
+        var taken = new List<ScanRecord>();
+
+        // A scan a second for ten seconds; the store loop's attempts all fail, backing off 1, 2, 4, 8 s.
+        for (var second = 0; second < 10; second++)
+        {
+            _tree.File($"s{second}");
+            if (spool.TryReserve(expectedWeight: 4))
+            {
+                var scan = StoreHarness.Scan(_tree.Root);
+                taken.Add(scan);
+                spool.Add(scan);
+            }
+
+            if (second is 0 or 1 or 3 or 7)
+            {
+                spool.Retry(await spool.PeekAsync(default));
+            }
+        }
+
+        var stored = new List<ScanRecord>();
+        while (spool.TryPeek(out var next))
+        {
+            stored.Add(next!);
+            spool.Complete(next!);
+        }
+
+        Assert.Equal(10, taken.Count);
+        Assert.Equal(taken.TakeLast(3).Select(s => s.ScanId), stored.Select(s => s.ScanId));
+        Assert.Equal(7, Interlocked.Read(ref dropped));
+    }
+
+    [Fact]
     public async Task What_the_spool_holds_never_exceeds_its_bounds_whatever_arrives()
     {
         const int MaxEntries = 40;

@@ -5,9 +5,10 @@ namespace NodeAgent.Shared.Delivery;
 /// (<see cref="SpoolLimits.Capacity"/> records, <see cref="SpoolLimits.MaxWeight"/> in distinct shared parts:
 /// consecutive unchanged scans share one list) are hard: they count every record in memory, the one being collected
 /// (reserved at the weight of the previous one), the one being stored and the ones waiting. To stay within them the
-/// oldest waiting record is dropped (logged and counted). A record being stored at that moment is never dropped; nor,
-/// to make room for a record not yet collected, is one the store loop has not tried yet (while the database answers,
-/// storing what was collected comes before collecting more): then the next record is not collected this time. The
+/// oldest waiting record is dropped (logged and counted), so in an outage the newest are kept. A record being stored
+/// at that moment is never dropped; nor, to make room for a record not yet collected while no attempt has failed, is
+/// one the store loop has not tried yet (while the database answers, storing what was collected comes before
+/// collecting more): then the next record is not collected this time. The
 /// one exception: with nothing else held, a single record larger than the weight bound is still accepted, since it
 /// could otherwise never be stored.
 /// </summary>
@@ -22,6 +23,10 @@ public sealed class Spool<T> where T : class
     private readonly RecordKind<T> _kind;
     private readonly DeliveryOutcomes<T> _outcomes;
     private T? _storing;
+
+    // Since the last failed attempt to store, none since stored (an outage): what waits behind the failed record will
+    // not be tried before it is stored either, so it is no longer protected as "not tried yet", and the newest are kept.
+    private bool _failing;
     private long _weight;
     private long? _reserved;
 
@@ -164,6 +169,7 @@ public sealed class Spool<T> where T : class
                 _storing = null;
             }
 
+            _failing = true;
             if (_pending.Contains(record))
             {
                 _retried.Add(record);
@@ -176,6 +182,7 @@ public sealed class Spool<T> where T : class
     {
         lock (_lock)
         {
+            _failing = false;
             if (ReferenceEquals(_storing, record))
             {
                 _storing = null;
@@ -190,7 +197,7 @@ public sealed class Spool<T> where T : class
 
     /// <summary>
     /// Drops the oldest records not being stored (with <paramref name="onlyRetried"/>, only those the store loop has
-    /// already failed to store) until <paramref name="records"/> more records weighing <paramref name="weight"/> (plus
+    /// already tried, unless an attempt has failed since the last record was stored) until <paramref name="records"/> more records weighing <paramref name="weight"/> (plus
     /// any reservation) fit. With nothing else held, anything fits.
     /// </summary>
     private bool MakeRoom(int records, long weight, bool onlyRetried)
@@ -202,7 +209,7 @@ public sealed class Spool<T> where T : class
         while (!Fits())
         {
             var victim = _pending.First;
-            while (victim is not null && (ReferenceEquals(victim.Value, _storing) || (onlyRetried && !_retried.Contains(victim.Value))))
+            while (victim is not null && (ReferenceEquals(victim.Value, _storing) || (onlyRetried && !_failing && !_retried.Contains(victim.Value))))
             {
                 victim = victim.Next;
             }
