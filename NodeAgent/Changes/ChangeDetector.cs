@@ -45,6 +45,7 @@ internal sealed partial class ChangeDetector : IDisposable
     private readonly Dictionary<byte[], int> _watches = new(PathComparer.Instance);
     private readonly HashSet<byte[]> _unwatched = new(PathComparer.Instance);
     private readonly Dictionary<byte[], Pending> _pending = new(PathComparer.Instance);
+    private readonly HardLinks _links = new();
     private readonly Queue<byte[]> _due = new();
     private FoundPaths? _found;
     private readonly Dictionary<uint, MoveFrom> _movesFrom = [];
@@ -277,6 +278,7 @@ internal sealed partial class ChangeDetector : IDisposable
                 {
                     _state.TryGet(below, out var child);
                     _state.Remove(below);
+                    _links.Forget(below);
                     var moved = Rebase(below, from, to);
                     _state.Set(moved, child);
                     _changes[below] = null;
@@ -284,7 +286,9 @@ internal sealed partial class ChangeDetector : IDisposable
                 }
             }
 
+            // Known again under its new path once it is looked at (below).
             _state.Remove(from);
+            _links.Forget(from);
             _state.Set(to, meta);
             _changes[from] = null;
             _changes[to] = meta;
@@ -407,12 +411,13 @@ internal sealed partial class ChangeDetector : IDisposable
             known = false;
         }
 
-        var presence = _inspector.Stat(path, out var live);
+        var presence = _inspector.Stat(path, out var live, out var file, out var links);
         if (presence == FileInspector.Presence.Unreadable)
         {
             return;
         }
 
+        _links.Seen(path, file, presence == FileInspector.Presence.Present && live.Type == EntryType.File ? links : 0);
         if (presence == FileInspector.Presence.Gone)
         {
             if (known)
@@ -453,6 +458,16 @@ internal sealed partial class ChangeDetector : IDisposable
             live.Hashed = old.Hashed;
             Record(FileEventType.Attrib, path, new FileInspector.Inspection(live, old.Hashed || live.Type != EntryType.File ? FileFlags.None : FileFlags.NotHashed, null), pending);
         }
+        else
+        {
+            return;
+        }
+
+        // The other links share the content and mode just recorded, but inotify reported only the path written through.
+        foreach (var other in _links.OthersOf(path))
+        {
+            Touch(other, pending.Source, pending.ObservedAt, _time.GetTimestamp(), done: true);
+        }
     }
 
     private void Record(FileEventType type, byte[] path, FileInspector.Inspection inspection, Pending pending)
@@ -471,6 +486,7 @@ internal sealed partial class ChangeDetector : IDisposable
             {
                 _state.TryGet(below, out var meta);
                 _state.Remove(below);
+                _links.Forget(below);
                 _changes[below] = null;
                 Emit(FileEventType.Delete, below, null, meta, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
             }
@@ -486,6 +502,7 @@ internal sealed partial class ChangeDetector : IDisposable
         }
 
         _state.Remove(path);
+        _links.Forget(path);
         _changes[path] = null;
         Emit(FileEventType.Delete, path, null, old, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
     }
