@@ -22,6 +22,15 @@ internal sealed partial class ChangeDetector : IDisposable
     /// <summary>Paths waiting whose room is kept once they are all looked at; a burst's larger room is given back.</summary>
     private const int PendingKeptCapacity = 4096;
 
+    /// <summary>
+    /// How long after the first half of a rename was read a read must begin for its missing second half to mean that the
+    /// entry left the tree. The kernel queues both halves in the same rename call, microseconds apart, so a read that
+    /// begins this much later has the second half if there is one; the margin covers the renaming thread being
+    /// preempted between the two. It is measured from reads, not from the clock alone, so a loop that was busy
+    /// elsewhere never takes a rename it has not read yet for a move out.
+    /// </summary>
+    private static readonly TimeSpan MovePairingTimeout = TimeSpan.FromMilliseconds(50);
+
     private readonly ChangesSettings _settings;
     private readonly string _nodeName;
     private readonly string _mountPath;
@@ -36,14 +45,15 @@ internal sealed partial class ChangeDetector : IDisposable
     private readonly Dictionary<byte[], int> _watches = new(PathComparer.Instance);
     private readonly HashSet<byte[]> _unwatched = new(PathComparer.Instance);
     private readonly Dictionary<byte[], Pending> _pending = new(PathComparer.Instance);
+    private readonly HardLinks _links = new();
     private readonly Queue<byte[]> _due = new();
     private FoundPaths? _found;
-    private readonly Dictionary<uint, (byte[] Path, bool IsDirectory, long Read)> _movesFrom = [];
+    private readonly Dictionary<uint, MoveFrom> _movesFrom = [];
     private List<FileEvent> _events = [];
     private long _eventBytes;
     private Dictionary<byte[], FileMeta?> _changes = new(PathComparer.Instance);
     private Inotify? _inotify;
-    private long _reads;
+    private long _readStarted;
     private bool _rescanWanted;
     private bool _pendingGrown;
     private bool _overflowReported;
@@ -92,7 +102,12 @@ internal sealed partial class ChangeDetector : IDisposable
     /// <summary>Replaces the state with the stored one (after a batch was lost), keeping the watches; a scan should follow.</summary>
     public void Reload(FileStateTable stored) => _state = stored;
 
-    public int Read(byte[] buffer, int timeoutMs) => _inotify!.Read(buffer, timeoutMs);
+    /// <summary>Reads raw events; what it returns goes to <see cref="OnEvents"/>, even when it is nothing (a read that found the queue empty ends renames' waits).</summary>
+    public int Read(byte[] buffer, int timeoutMs)
+    {
+        _readStarted = _time.GetTimestamp();
+        return _inotify!.Read(buffer, timeoutMs);
+    }
 
     /// <summary>True once after something made the watch unreliable (queue overflow, watch limit, watch error): a full scan should follow.</summary>
     public bool TakeRescanRequest()
@@ -107,20 +122,43 @@ internal sealed partial class ChangeDetector : IDisposable
 
     public void OnEvents(ReadOnlySpan<byte> buffer)
     {
-        _reads++;
         var observedAt = _time.GetUtcNow();
         var now = _time.GetTimestamp();
         Inotify.Parse(buffer, e => OnEvent(e, observedAt, now));
 
-        // The first half of a rename whose second half did not come in the same or the next read: moved out of the tree.
         if (_movesFrom.Count > 0)
         {
-            foreach (var (cookie, move) in _movesFrom.Where(m => m.Value.Read < _reads).ToList())
+            var timeout = MovePairingTimeout.TotalSeconds * _time.TimestampFrequency;
+            foreach (var (cookie, move) in _movesFrom.Where(m => _readStarted - m.Value.ReadAt >= timeout).ToList())
             {
                 _movesFrom.Remove(cookie);
-                Touch(move.Path, ChangeSource.Watch, observedAt, now);
+                MovedOut(move);
             }
         }
+    }
+
+    /// <summary>
+    /// The first half of a rename whose second half never came: the entry left the tree (or went somewhere not
+    /// watched). Whatever was known at and below its path is deleted (<see cref="Resolve"/>), and its watches end now,
+    /// so that nothing done to it where it went is taken for a change at its old path.
+    /// </summary>
+    private void MovedOut(MoveFrom move)
+    {
+        foreach (var (path, wd) in move.Watches ?? [])
+        {
+            // A watch that a scan took up again at a path in the tree (a rename whose second half was lost) stays.
+            if (_watchPaths.ContainsKey(wd) && !(_watches.TryGetValue(_watchPaths[wd], out var current) && current == wd))
+            {
+                _inotify!.RemoveWatch(wd);
+                _watchPaths.Remove(wd);
+            }
+        }
+
+        ref var pending = ref CollectionsMarshal.GetValueRefOrAddDefault(_pending, move.Path, out var exists);
+        pending = exists
+            ? pending with { Done = true, MovedOut = true }
+            : new Pending(move.ReadAt, move.ReadAt, move.ObservedAt, ChangeSource.Watch, Done: true, MovedOut: true);
+        _pendingGrown |= _pending.Count > PendingKeptCapacity;
     }
 
     private void OnEvent(Inotify.RawEvent e, DateTimeOffset observedAt, long now)
@@ -128,6 +166,12 @@ internal sealed partial class ChangeDetector : IDisposable
         if (e.Is(Inotify.QueueOverflow))
         {
             _metrics.Overflows.Add(1);
+            // Their second halves, if any, were lost: each is taken as a move out, and the rescan finds where they went.
+            foreach (var move in _movesFrom.Values)
+            {
+                MovedOut(move);
+            }
+
             _movesFrom.Clear();
             RequestRescan("overflow");
             if (!_overflowReported)
@@ -170,13 +214,15 @@ internal sealed partial class ChangeDetector : IDisposable
         var isDirectory = e.Is(Inotify.IsDirectory);
         if (e.Is(Inotify.MovedFrom))
         {
-            _movesFrom[e.Cookie] = (path, isDirectory, _reads);
+            // Its watches wait aside until the second half says where it went: a directory made at the same name
+            // meanwhile gets watches of its own.
+            _movesFrom[e.Cookie] = new MoveFrom(path, isDirectory ? DetachWatches(path) : null, observedAt, now);
             return;
         }
 
         if (e.Is(Inotify.MovedTo) && _movesFrom.Remove(e.Cookie, out var from))
         {
-            Rename(from.Path, path, isDirectory, observedAt, now);
+            Rename(from, path, isDirectory, observedAt, now);
             return;
         }
 
@@ -209,11 +255,18 @@ internal sealed partial class ChangeDetector : IDisposable
         }
     }
 
-    private void Rename(byte[] from, byte[] to, bool isDirectory, DateTimeOffset observedAt, long now)
+    private void Rename(MoveFrom move, byte[] to, bool isDirectory, DateTimeOffset observedAt, long now)
     {
-        if (isDirectory)
+        var from = move.Path;
+        foreach (var (path, wd) in move.Watches ?? [])
         {
-            MoveWatches(from, to);
+            // Unless it ended meanwhile (the directory was deleted right after).
+            if (_watchPaths.ContainsKey(wd))
+            {
+                var moved = Rebase(path, from, to);
+                _watches[moved] = wd;
+                _watchPaths[wd] = moved;
+            }
         }
 
         MovePending(from, to);
@@ -225,6 +278,7 @@ internal sealed partial class ChangeDetector : IDisposable
                 {
                     _state.TryGet(below, out var child);
                     _state.Remove(below);
+                    _links.Forget(below);
                     var moved = Rebase(below, from, to);
                     _state.Set(moved, child);
                     _changes[below] = null;
@@ -232,7 +286,9 @@ internal sealed partial class ChangeDetector : IDisposable
                 }
             }
 
+            // Known again under its new path once it is looked at (below).
             _state.Remove(from);
+            _links.Forget(from);
             _state.Set(to, meta);
             _changes[from] = null;
             _changes[to] = meta;
@@ -284,7 +340,7 @@ internal sealed partial class ChangeDetector : IDisposable
 
         while (_events.Count < maxEvents && _eventBytes < maxBytes && _due.TryDequeue(out var path))
         {
-            if (_pending.TryGetValue(path, out var pending) && (all || IsDue(pending, now)))
+            if (_pending.TryGetValue(path, out var pending) && (all || (IsDue(pending, now) && !WaitsForRename(path))))
             {
                 _pending.Remove(path);
                 Resolve(path, pending);
@@ -321,6 +377,24 @@ internal sealed partial class ChangeDetector : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> is at or below where the first half of a rename left, its second half not read
+    /// yet: until it is known whether the entry moved within the tree or out, what is at the path now cannot be told
+    /// from it (a directory made again at the name would be taken for the old one).
+    /// </summary>
+    private bool WaitsForRename(byte[] path)
+    {
+        foreach (var move in _movesFrom.Values)
+        {
+            if (path.AsSpan().SequenceEqual(move.Path) || TreeOrder.IsBelow(path, move.Path))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private bool IsDue(Pending pending, long now) =>
         pending.Source == ChangeSource.Scan
         || pending.Done
@@ -329,13 +403,21 @@ internal sealed partial class ChangeDetector : IDisposable
 
     private void Resolve(byte[] path, Pending pending)
     {
-        var presence = _inspector.Stat(path, out var live);
         var known = _state.TryGet(path, out var old);
+        if (pending.MovedOut && known)
+        {
+            // Whatever is at the path now (made again since) is another entry: it is created afresh below.
+            Delete(path, old, pending, endWatches: false);
+            known = false;
+        }
+
+        var presence = _inspector.Stat(path, out var live, out var file, out var links);
         if (presence == FileInspector.Presence.Unreadable)
         {
             return;
         }
 
+        _links.Seen(path, file, presence == FileInspector.Presence.Present && live.Type == EntryType.File ? links : 0);
         if (presence == FileInspector.Presence.Gone)
         {
             if (known)
@@ -356,7 +438,9 @@ internal sealed partial class ChangeDetector : IDisposable
         {
             var created = _inspector.Inspect(path, live);
             Record(FileEventType.Create, path, created, pending);
-            if (live.Type == EntryType.Directory && !_watches.ContainsKey(path) && !_unwatched.Contains(path))
+            // A directory made again at the name of one moved out may have had its entries looked at before the move
+            // out was known (and been taken for the old ones, deleted since): they are looked at again.
+            if (live.Type == EntryType.Directory && (pending.MovedOut || (!_watches.ContainsKey(path) && !_unwatched.Contains(path))))
             {
                 WatchTree(path, markEntries: true, pending.Source);
             }
@@ -374,6 +458,16 @@ internal sealed partial class ChangeDetector : IDisposable
             live.Hashed = old.Hashed;
             Record(FileEventType.Attrib, path, new FileInspector.Inspection(live, old.Hashed || live.Type != EntryType.File ? FileFlags.None : FileFlags.NotHashed, null), pending);
         }
+        else
+        {
+            return;
+        }
+
+        // The other links share the content and mode just recorded, but inotify reported only the path written through.
+        foreach (var other in _links.OthersOf(path))
+        {
+            Touch(other, pending.Source, pending.ObservedAt, _time.GetTimestamp(), done: true);
+        }
     }
 
     private void Record(FileEventType type, byte[] path, FileInspector.Inspection inspection, Pending pending)
@@ -383,8 +477,8 @@ internal sealed partial class ChangeDetector : IDisposable
         Emit(type, path, null, inspection.Meta, pending.Source, inspection.Flags, inspection.Content, pending.ObservedAt, pending.Last);
     }
 
-    /// <summary>A path is gone: everything known below it (deepest first), then itself; their watches end.</summary>
-    private void Delete(byte[] path, FileMeta old, Pending pending)
+    /// <summary>A path is gone: everything known below it (deepest first), then itself; with <paramref name="endWatches"/>, their watches end.</summary>
+    private void Delete(byte[] path, FileMeta old, Pending pending, bool endWatches = true)
     {
         if (old.Type == EntryType.Directory)
         {
@@ -392,18 +486,23 @@ internal sealed partial class ChangeDetector : IDisposable
             {
                 _state.TryGet(below, out var meta);
                 _state.Remove(below);
+                _links.Forget(below);
                 _changes[below] = null;
                 Emit(FileEventType.Delete, below, null, meta, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
             }
 
-            foreach (var (watched, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(path) || TreeOrder.IsBelow(w.Key, path)).ToList())
+            if (endWatches)
             {
-                _inotify!.RemoveWatch(wd);
-                ForgetWatch(wd);
+                foreach (var (_, wd) in DetachWatches(path))
+                {
+                    _inotify!.RemoveWatch(wd);
+                    _watchPaths.Remove(wd);
+                }
             }
         }
 
         _state.Remove(path);
+        _links.Forget(path);
         _changes[path] = null;
         Emit(FileEventType.Delete, path, null, old, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
     }
@@ -642,15 +741,24 @@ internal sealed partial class ChangeDetector : IDisposable
         }
     }
 
-    private void MoveWatches(byte[] from, byte[] to)
+    /// <summary>Takes the watches of <paramref name="top"/> and below out of the paths watched (their descriptors still name them).</summary>
+    private List<(byte[] Path, int Wd)> DetachWatches(byte[] top)
     {
-        foreach (var (path, wd) in _watches.Where(w => w.Key.AsSpan().SequenceEqual(from) || TreeOrder.IsBelow(w.Key, from)).ToList())
+        var detached = new List<(byte[] Path, int Wd)>();
+        foreach (var (path, wd) in _watches)
         {
-            var moved = Rebase(path, from, to);
-            _watches.Remove(path);
-            _watches[moved] = wd;
-            _watchPaths[wd] = moved;
+            if (path.AsSpan().SequenceEqual(top) || TreeOrder.IsBelow(path, top))
+            {
+                detached.Add((path, wd));
+            }
         }
+
+        foreach (var (path, _) in detached)
+        {
+            _watches.Remove(path);
+        }
+
+        return detached;
     }
 
     private void MovePending(byte[] from, byte[] to)
@@ -768,9 +876,13 @@ internal sealed partial class ChangeDetector : IDisposable
 
     /// <summary>
     /// A path waiting to be looked at: its burst's first and last raw event (timestamps), when it was last seen (UTC),
-    /// by what, and whether its last raw event ended the burst (a known file closed after writing).
+    /// by what, whether its last raw event ended the burst (a known file closed after writing), and whether the entry
+    /// known at it moved out of the tree (what is there now, if anything, is another).
     /// </summary>
-    private readonly record struct Pending(long First, long Last, DateTimeOffset ObservedAt, ChangeSource Source, bool Done = false);
+    private readonly record struct Pending(long First, long Last, DateTimeOffset ObservedAt, ChangeSource Source, bool Done = false, bool MovedOut = false);
+
+    /// <summary>The first half of a rename, waiting for its second: the path it left, the watches it took along (a directory's), when it was read.</summary>
+    private readonly record struct MoveFrom(byte[] Path, List<(byte[] Path, int Wd)>? Watches, DateTimeOffset ObservedAt, long ReadAt);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "The kernel's inotify queue for {MountPath} overflowed (fs.inotify.max_queued_events = {MaxQueued}): changes were lost from the watch; rescanning now to find them. If this repeats, raise fs.inotify.max_queued_events on the node")]

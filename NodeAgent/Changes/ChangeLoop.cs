@@ -122,10 +122,7 @@ internal sealed partial class ChangeLoop : BackgroundService
                 var idle = _detector.PendingPaths == 0 && _detector.RecordedEvents == 0 && !rescanWanted;
                 var read = _detector.Read(buffer, idle ? IdlePollMilliseconds : PollMilliseconds);
                 var readAt = Stopwatch.GetTimestamp();
-                if (read > 0)
-                {
-                    _detector.OnEvents(buffer.AsSpan(0, read));
-                }
+                _detector.OnEvents(buffer.AsSpan(0, read));
 
                 if (Interlocked.Exchange(ref _latestScan, null) is { } scan)
                 {

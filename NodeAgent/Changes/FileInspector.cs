@@ -18,6 +18,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
     public const int MaxReads = 3;
 
     private const uint Fields = NativeMethods.StatxType | NativeMethods.StatxMode | NativeMethods.StatxSize | NativeMethods.StatxMtime | NativeMethods.StatxCtime;
+    private const uint FieldsWithLinks = Fields | NativeMethods.StatxNlink | NativeMethods.StatxIno;
     private static readonly int FileOpenFlags = NativeMethods.OReadOnly | NativeMethods.ONoFollow | NativeMethods.ONonBlock | NativeMethods.OCloseOnExec;
 
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -33,10 +34,15 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
     public void Open(string mountPath) => _rootFd = MountDirectory.Open(mountPath);
 
     /// <summary>The entry at <paramref name="path"/>, without following a final symbolic link.</summary>
-    public Presence Stat(ReadOnlySpan<byte> path, out FileMeta meta)
+    public Presence Stat(ReadOnlySpan<byte> path, out FileMeta meta) => Stat(path, out meta, out _, out _);
+
+    /// <summary>The entry at <paramref name="path"/>, with the file it is and how many links it has.</summary>
+    public Presence Stat(ReadOnlySpan<byte> path, out FileMeta meta, out FileIdentity file, out uint links)
     {
-        var result = NativeMethods.StatX(_rootFd, path, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount, Fields, out var status);
+        var result = NativeMethods.StatX(_rootFd, path, NativeMethods.AtSymlinkNoFollow | NativeMethods.AtNoAutomount, FieldsWithLinks, out var status);
         meta = default;
+        file = default;
+        links = 0;
         if (result != 0)
         {
             var errno = Marshal.GetLastPInvokeError();
@@ -44,6 +50,8 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
         }
 
         meta = ToMeta(in status);
+        file = new FileIdentity(((ulong)status.DeviceMajor << 32) | status.DeviceMinor, status.Inode);
+        links = (status.Mask & NativeMethods.StatxNlink) != 0 ? status.LinkCount : 1;
         return Presence.Present;
     }
 

@@ -25,6 +25,7 @@ internal static unsafe partial class NativeMethods
 
     public const uint StatxType = 0x1;
     public const uint StatxMode = 0x2;
+    public const uint StatxNlink = 0x4;
     public const uint StatxIno = 0x100;
     public const uint StatxSize = 0x200;
     public const uint StatxMtime = 0x40;
@@ -138,6 +139,7 @@ internal static unsafe partial class NativeMethods
     public struct Statx
     {
         [FieldOffset(0)] public uint Mask;
+        [FieldOffset(16)] public uint LinkCount;
         [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Inode;
         [FieldOffset(40)] public ulong Size;
