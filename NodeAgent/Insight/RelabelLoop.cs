@@ -79,8 +79,7 @@ internal sealed partial class RelabelLoop(
 
     private async Task<long> PendingChangesAsync(CancellationToken cancellationToken)
     {
-        await using var command = dataSource.CreateCommand(
-            "SELECT (SELECT coalesce(max(change_id), 0) FROM attribution_template_changes) - applied_change FROM attribution_relabel");
+        await using var command = dataSource.CreateCommand("SELECT attribution_relabel_pending()");
         return (long)(await command.ExecuteScalarAsync(cancellationToken))!;
     }
 

@@ -282,11 +282,18 @@ BEGIN
 END
 $$;
 
+-- Template changes the stored labels do not follow yet, for the agents' metric (with the owner's rights, like the
+-- step: an agent's role needs no grant on these tables).
+CREATE FUNCTION attribution_relabel_pending() RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT
+AS $$
+    SELECT (SELECT coalesce(max(change_id), 0) FROM attribution_template_changes) - applied_change FROM attribution_relabel
+$$;
+
 -- Where the relabel stands, for operators and the agents' metrics: pending_changes > 0 means some labels (and the
 -- daily counts) may still be those of older templates.
 CREATE VIEW attribution_relabel_status AS
-SELECT r.phase,
-       (SELECT coalesce(max(change_id), 0) FROM attribution_template_changes) - r.applied_change AS pending_changes,
+SELECT r.phase, attribution_relabel_pending() AS pending_changes,
        r.subjects_walked, r.subjects_changed,
        (SELECT count(*) FROM attributions) AS subjects,
        r.day_cursor AS counted_through, r.started_at, r.finished_at
