@@ -42,12 +42,14 @@ public sealed class AttributionTests
         await db.ProcessAsync("compile", "/usr/bin/gcc", "/mnt/node-data/cs101-0042/hw3", Monday, sources: ["/mnt/node-data/cs101-0042/hw3/main.c"]);
 
         await db.ExecuteAsync("UPDATE attribution_templates SET pattern = '{group}-{member}/{task}/**' WHERE name = 'workspace'");
+        await db.RelabelAsync();
 
         var expected = new Dictionary<string, string> { ["group"] = "cs101", ["member"] = "0042", ["task"] = "hw3" };
         Assert.Equal(expected, Assert.Single(await LabelsAsync(db, "SELECT labels FROM labelled_file_events")));
         Assert.Equal(expected, Assert.Single(await LabelsAsync(db, "SELECT labels FROM builds_and_runs")));
 
         await db.ExecuteAsync("DELETE FROM attribution_templates");
+        await db.RelabelAsync();
         Assert.Empty(Assert.Single(await LabelsAsync(db, "SELECT labels FROM labelled_file_events")));
     }
 

@@ -51,6 +51,9 @@ internal sealed class InsightDatabase : IAsyncDisposable
             ON CONFLICT (name) DO UPDATE SET applies_to = excluded.applies_to, pattern = excluded.pattern, priority = excluded.priority
             """, name, appliesTo, pattern, priority);
 
+    /// <summary>Relabels after template changes, as the agents' relabel loop does, until the labels follow them.</summary>
+    public Task RelabelAsync() => ExecuteAsync("CALL attribution_relabel()");
+
     /// <summary>One file event, as ChangeStore stores it (path relative to the mount).</summary>
     public Task FileEventAsync(string path, string eventType, DateTimeOffset at, long? size = null, string node = "node-1",
         string? oldPath = null, byte[]? content = null) =>

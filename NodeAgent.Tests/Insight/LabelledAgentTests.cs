@@ -36,6 +36,23 @@ public sealed class LabelledAgentTests : IDisposable
         Assert.Equal([["0042", 1L, 0L]], builds);
     }
 
+    [Fact]
+    public async Task A_template_written_while_agents_run_relabels_what_they_stored()
+    {
+        await using var db = await InsightDatabase.CreateAsync();
+        await db.TemplateAsync("workspace", "path", "{course}-{student}/{assignment}/**");
+        _tree.File("cs101-0042/hw1/main.c", "int main(void) { return 0; }\n");
+        await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(db.ConnectionString, _tree.Root,
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Processes__Enabled", "false"),
+            ("Agent__Insight__RelabelInterval", "00:00:00.2")));
+        await WaitForAsync(db, "SELECT count(*) FROM current_files WHERE path = 'cs101-0042/hw1/main.c' AND labels->>'student' = '0042'");
+
+        await db.ExecuteAsync("UPDATE attribution_templates SET pattern = '{group}-{member}/{task}/**' WHERE name = 'workspace'");
+
+        await WaitForAsync(db, "SELECT count(*) FROM current_files WHERE path = 'cs101-0042/hw1/main.c' AND labels = '{\"group\": \"cs101\", \"member\": \"0042\", \"task\": \"hw1\"}'");
+        await WaitForAsync(db, "SELECT count(*) FROM attribution_relabel_status WHERE phase = 'idle' AND pending_changes = 0");
+    }
+
     private static async Task WaitForAsync(InsightDatabase db, string countSql)
     {
         var deadline = DateTime.UtcNow + Patience;

@@ -74,6 +74,7 @@ public sealed class QuestionsTests
         Assert.Equal([[Day1.UtcDateTime, """{"course": "cs101"}""", 2L, 1L, 1L, 1L, 1L]], await db.RowsAsync(PerDay, Day1, Day1.AddDays(1), new[] { "course" }));
         Assert.Equal(await db.RowsAsync(PerDay, Day1, Day1.AddDays(1).AddMilliseconds(-1), new[] { "course" }), await db.RowsAsync(PerDay, Day1, Day1.AddDays(1), new[] { "course" }));
         await db.ExecuteAsync("UPDATE attribution_templates SET pattern = '{group}-{member}/{task}/**' WHERE name = 'workspace'");
+        await db.RelabelAsync();
         Assert.Equal([[Day1.UtcDateTime, """{"group": "cs101"}""", 2L, 1L, 1L, 1L, 1L]], await db.RowsAsync(PerDay, Day1, Day1.AddDays(1), new[] { "group" }));
     }
 
