@@ -1,6 +1,4 @@
-using System.Text.RegularExpressions;
 using NodeAgent.Tests.Infrastructure;
-using NodeAgent.Tests.Manifests;
 using Npgsql;
 
 namespace NodeAgent.Tests.Changes;
@@ -8,7 +6,7 @@ namespace NodeAgent.Tests.Changes;
 /// <summary>
 /// In Kubernetes a Job migrates as the database's owner and the agents run with a role granted only SELECT and INSERT
 /// (the CloudNativePG values' statements): the current state of file changes is also updated and deleted, which the
-/// migration grants to such a role.
+/// migrations grant to such a role for the node it writes for (<see cref="Shared.AgentRolePrivilegeTests"/>: what it may not).
 /// </summary>
 public sealed class ChangesPrivilegeTests : IDisposable
 {
@@ -19,38 +17,16 @@ public sealed class ChangesPrivilegeTests : IDisposable
     [Fact]
     public async Task Agent_role_of_the_helm_values_can_keep_the_current_state_after_the_owner_migrates()
     {
-        var server = await PostgresServer.Shared;
-        var connectionString = await server.CreateDatabaseAsync("privileges");
-        var database = new NpgsqlConnectionStringBuilder(connectionString).Database!;
-        var suffix = $"{Environment.ProcessId}_{Guid.NewGuid():N}"[..20];
-        var (owner, agentRole) = ($"owner_{suffix}", $"agent_{suffix}");
-        var values = HelmValues.Load(HelmValues.CnpgCluster);
-        await using (var admin = NpgsqlDataSource.Create(connectionString))
-        {
-            await Execute(admin, $"CREATE ROLE {owner} LOGIN");
-            await Execute(admin, $"GRANT ALL ON DATABASE \"{database}\" TO {owner}");
-            await Execute(admin, $"GRANT ALL ON SCHEMA public TO {owner}");
-            foreach (var statement in values.Strings("cluster.initdb.postInitApplicationSQL"))
-            {
-                var sql = Regex.Replace(statement, $@"\b{DatabaseSecrets.AgentRole}\b", agentRole);
-                sql = Regex.Replace(sql, $@"\b{values.Required("cluster.initdb.owner")}\b", owner);
-                sql = Regex.Replace(sql, $@"\b{values.Required("cluster.initdb.database")}\b", $"\"{database}\"");
-                await Execute(admin, sql);
-            }
-
-            await Execute(admin, $"ALTER ROLE {agentRole} LOGIN");
-        }
-
-        string As(string role) => new NpgsqlConnectionStringBuilder(connectionString) { Username = role }.ConnectionString;
-        await using (var migrate = AgentProcess.Start(AgentProcess.AgentEnvironment(As(owner), _tree.Root, ("Agent__MigrateOnly", "true"))))
+        await using var database = await HelmRoleDatabase.CreateAsync("privileges");
+        await using (var migrate = AgentProcess.Start(AgentProcess.AgentEnvironment(database.As(database.Owner), _tree.Root, ("Agent__MigrateOnly", "true"))))
         {
             Assert.Equal(0, await migrate.WaitForExitAsync(WatchedTree.Patience));
         }
 
         _tree.File("a.c", "one");
-        await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(As(agentRole), _tree.Root,
+        await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(database.As(database.AgentRole), _tree.Root,
             ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__QuietWindow", "00:00:00.05")));
-        await using var check = NpgsqlDataSource.Create(connectionString);
+        var check = database.Admin;
         await WaitForAsync(check, "SELECT count(*) FROM file_state WHERE path = 'a.c' AND size = 3");
         _tree.File("a.c", "changed");
         await WaitForAsync(check, "SELECT count(*) FROM file_state WHERE path = 'a.c' AND size = 7");
@@ -58,12 +34,6 @@ public sealed class ChangesPrivilegeTests : IDisposable
         await WaitForAsync(check, "SELECT count(*) FROM file_events WHERE path = 'a.c' AND event_type = 'delete'");
         await WaitForAsync(check, "SELECT 1 - count(*) FROM file_state WHERE path = 'a.c'");
         Assert.DoesNotContain(agent.Lines, l => l.Contains("permission denied", StringComparison.OrdinalIgnoreCase));
-    }
-
-    private static async Task Execute(NpgsqlDataSource dataSource, string sql)
-    {
-        await using var command = dataSource.CreateCommand(sql);
-        await command.ExecuteNonQueryAsync();
     }
 
     /// <summary>Waits until <paramref name="sql"/> returns 1.</summary>

@@ -83,7 +83,7 @@ internal sealed partial class ChangeStore(
         activity?.SetTag("batch.events", batch.Events.Count);
         var started = Stopwatch.GetTimestamp();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await NodeTransaction.BeginAsync(connection, batch.NodeName, cancellationToken);
 
         await using (var seen = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM file_events WHERE event_id = $1)", connection, transaction))
         {

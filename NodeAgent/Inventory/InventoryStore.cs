@@ -44,7 +44,7 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
 
         var snapshot = scan.Result.Snapshot;
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await NodeTransaction.BeginAsync(connection, scan.NodeName, cancellationToken);
 
         var listId = await FindListAsync(connection, transaction, snapshot.ContentHash, cancellationToken);
         long bytesWritten = 0;

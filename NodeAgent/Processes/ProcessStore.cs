@@ -34,7 +34,7 @@ internal sealed partial class ProcessStore(NpgsqlDataSource dataSource, SchemaMi
         activity?.SetTag("batch.processes", batch.Rows.Count);
         var (starts, exits) = Split(batch.Rows);
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var transaction = await NodeTransaction.BeginAsync(connection, batch.NodeName, cancellationToken);
         if (starts.Count > 0)
         {
             await using var seen = new NpgsqlCommand("SELECT EXISTS (SELECT 1 FROM process_events WHERE process_id = $1)", connection, transaction);
