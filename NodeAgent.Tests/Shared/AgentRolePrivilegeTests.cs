@@ -75,6 +75,8 @@ public sealed class AgentRolePrivilegeTests : IAsyncLifetime
     [InlineData("INSERT INTO attribution_templates (name, applies_to, pattern) VALUES ('forged', 'path', '{student}/**')")]
     [InlineData("INSERT INTO activity_hourly (subject_kind, subject, hour, builds) VALUES ('path', 'forged/path', now(), 1000)")]
     [InlineData("INSERT INTO activity_daily (labels, day, node_name, builds) VALUES ('{}', now(), 'node-b', 1000)")]
+    [InlineData("INSERT INTO attribution_template_changes DEFAULT VALUES")]
+    [InlineData("INSERT INTO attribution_relabel (one, phase) VALUES (false, 'idle')")]
     public async Task Agent_role_cannot_write_labels_templates_or_activity_counts(string sql)
     {
         await RefusedAsync(Node, sql);

@@ -115,7 +115,8 @@ BEGIN
           FROM pg_class c
          CROSS JOIN LATERAL aclexplode(c.relacl) AS a
          WHERE c.oid IN ('node_monitor_migrations'::regclass, 'attributions'::regclass, 'attribution_templates'::regclass,
-                         'activity_hourly'::regclass, 'activity_daily'::regclass)
+                         'activity_hourly'::regclass, 'activity_daily'::regclass,
+                         'attribution_template_changes'::regclass, 'attribution_relabel'::regclass)
            AND a.grantee <> c.relowner
          GROUP BY 1, 2
         HAVING bool_or(a.privilege_type <> 'SELECT')
