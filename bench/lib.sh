@@ -1,4 +1,4 @@
-# Sourced by the agent benchmarks (changes.sh, processes.sh) once they have set root: the steps they share, from
+# Sourced by the benchmarks (changes.sh, processes.sh, templates.sh, views.sh) once they have set root: the steps they share, from
 # checking the tools to stopping the agent (their drivers' shared Python is bench/benchlib.py). The functions read and set
 # the scripts' variables root, work, tree, helpers, agent_bin, build, built_from, http_port, agent_pid, started,
 # driver_pid, stopped_code and report.
@@ -105,4 +105,19 @@ finish_run() { # waits for the driver; if it failed, shows the agent's log and e
   agent_pid=
   echo "agent exit code on SIGTERM: $stopped_code" | tee -a "$report"
   echo "== written to ${report#"$root"/}"
+}
+
+migrated_database() { # server options: a throwaway PostgreSQL with a database monitordb migrated by the agent (the
+  # NODEAGENT_BENCH_BINARY agent, else a JIT Release build); sets agent to the agent's command line
+  if [ -n "${NODEAGENT_BENCH_BINARY:-}" ]; then
+    agent=("$NODEAGENT_BENCH_BINARY")
+  else
+    echo "== building the agent"
+    dotnet build "$root/NodeAgent/NodeAgent.csproj" -c Release >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; exit 1; }
+    agent=(dotnet "$root/NodeAgent/bin/Release/net10.0/NodeAgent.dll")
+  fi
+  THROWAWAY_PG_OPTIONS="$1" throwaway_pg_start
+  psql -X -q -d postgres -c 'CREATE DATABASE monitordb'
+  ConnectionStrings__monitordb="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres" \
+    "${agent[@]}" --Agent:MigrateOnly=true >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
 }

@@ -19,22 +19,11 @@ agents=${2:-4}
 case "$subjects$agents" in *[!0-9]*|'') echo "usage: bench/templates.sh [SUBJECTS] [AGENTS]" >&2; exit 2;; esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/nodeagent-templates.XXXXXX)
-. "$root/NodeAgent/throwaway-postgres.sh"
+. "$root/bench/lib.sh"
 loops=()
 trap 'touch "$work/stop"; for p in "${loops[@]}"; do wait "$p" 2>/dev/null || true; done; throwaway_pg_stop; rm -rf "$work"' EXIT
 
-if [ -n "${NODEAGENT_BENCH_BINARY:-}" ]; then
-  agent=("$NODEAGENT_BENCH_BINARY")
-else
-  echo "== building the agent"
-  dotnet build "$root/NodeAgent/NodeAgent.csproj" -c Release >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; exit 1; }
-  agent=(dotnet "$root/NodeAgent/bin/Release/net10.0/NodeAgent.dll")
-fi
-
-THROWAWAY_PG_OPTIONS="-c shared_buffers=256MB -c max_wal_size=2GB" throwaway_pg_start
-psql -X -q -d postgres -c 'CREATE DATABASE monitordb'
-ConnectionStrings__monitordb="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres" \
-  "${agent[@]}" --Agent:MigrateOnly=true >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
+migrated_database "-c shared_buffers=256MB -c max_wal_size=2GB"
 echo "== migrations: $(psql -X -At -d monitordb -c "SELECT string_agg(version::text, ' ' ORDER BY version) FROM node_monitor_migrations")"
 echo "== $subjects subjects"
 psql -X -q -d monitordb -v ON_ERROR_STOP=1 -v subjects="$subjects" -f "$root/bench/templates/subjects.sql"

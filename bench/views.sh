@@ -24,26 +24,15 @@ queries="$root/bench/classes/queries.sql"
 [ -f "$queries" ] || { echo "views.sh: $queries not found" >&2; exit 1; }
 work=$(mktemp -d /tmp/nodeagent-views.XXXXXX)
 mkdir -p "$out"
-. "$root/NodeAgent/throwaway-postgres.sh"
+. "$root/bench/lib.sh"
 sleeper=
 trap '[ -z "$sleeper" ] || kill "$sleeper" 2>/dev/null; throwaway_pg_stop; rm -rf "$work"' EXIT
 stamp=$(date -u +%Y%m%d-%H%M%S)
 report="$out/views-$stamp.txt"
 plans="$out/views-plans.txt"
 
-if [ -n "${NODEAGENT_BENCH_BINARY:-}" ]; then
-  agent=("$NODEAGENT_BENCH_BINARY")
-else
-  echo "== building the agent"
-  dotnet build "$root/NodeAgent/NodeAgent.csproj" -c Release >"$work/build.log" 2>&1 || { tail -n 30 "$work/build.log"; exit 1; }
-  agent=(dotnet "$root/NodeAgent/bin/Release/net10.0/NodeAgent.dll")
-fi
-
 # Large enough to hold the generated data; WAL settings only speed up the load.
-THROWAWAY_PG_OPTIONS="-c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=30min" throwaway_pg_start
-psql -X -q -d postgres -c 'CREATE DATABASE monitordb'
-ConnectionStrings__monitordb="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres" \
-  "${agent[@]}" --Agent:MigrateOnly=true >"$work/migrate.log" 2>&1 || { cat "$work/migrate.log"; exit 1; }
+migrated_database "-c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=30min"
 migrations=$(psql -X -At -d monitordb -c "SELECT string_agg(format('%s %s', version, name), ', ' ORDER BY version) FROM node_monitor_migrations")
 
 echo "== generating $students students x $days days"
