@@ -108,6 +108,42 @@ public sealed class ProcessEventsTests : IDisposable
         Assert.Equal(7, (await EndedAsync(database, after, [second], agent)).Single(r => r.Pid == second).Exit);
     }
 
+    [Fact]
+    public async Task A_process_replaced_by_an_exec_from_a_thread_that_is_not_its_leader_ends_once_at_the_exec_without_exit_code()
+    {
+        var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        await using var agent = AgentProcess.Start(AgentProcess.AgentEnvironment(connectionString, _tree.Root,
+            ("urls", $"http://127.0.0.1:{AgentProcess.FreePort()}"), ("Agent__Changes__Enabled", "false"), HeldProcess.AgentEnvironment));
+        await agent.WaitForLinesAsync("Recording process activity", 1, Patience);
+        var work = _tree.Dir("s001/hw2");
+
+        // The kernel ends the leader (exit code 0) before the exec under its pid: the same rule as a leader's own exec.
+        var replaced = await RunHeldAsync(agent, HeldProcess.Python(work,
+            "import os, threading; threading.Thread(target=lambda: os.execv(sys.executable, [sys.executable, '-c', 'import sys; sys.exit(4)'])).start(); threading.Event().wait()"),
+            expectedExit: 4);
+
+        await using var database = NpgsqlDataSource.Create(connectionString);
+        var deadline = DateTime.UtcNow + Patience;
+        List<Stored> images;
+        do
+        {
+            images = [.. (await EndedAsync(database, work, [replaced], agent)).Where(r => r.Pid == replaced)];
+            if (images.Count >= 2)
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+        while (DateTime.UtcNow < deadline);
+
+        await Task.Delay(500);
+        images = [.. (await EndedAsync(database, work, [replaced], agent)).Where(r => r.Pid == replaced)];
+        Assert.True(images.Count == 2, string.Join("\n", images));
+        Assert.Equal(((int?)null, (int?)null), (images[0].Exit, images[0].Signal));
+        Assert.Equal(((int?)4, (int?)null), (images[1].Exit, images[1].Signal));
+    }
+
     private sealed record Stored(int Pid, string Kind, string Exe, string[] Sources, int? Exit, int? Signal)
     {
         public override string ToString() => $"{Pid} {Kind} {Exe} [{string.Join(' ', Sources)}] exit {Exit} signal {Signal}";
