@@ -122,9 +122,13 @@ internal sealed partial class ChangeDetector : IDisposable
 
     public void OnEvents(ReadOnlySpan<byte> buffer)
     {
-        var observedAt = _time.GetUtcNow();
-        var now = _time.GetTimestamp();
-        Inotify.Parse(buffer, e => OnEvent(e, observedAt, now));
+        // Most reads of a quiet tree bring nothing: they only end renames' waits (below).
+        if (!buffer.IsEmpty)
+        {
+            var observedAt = _time.GetUtcNow();
+            var now = _time.GetTimestamp();
+            Inotify.Parse(buffer, e => OnEvent(e, observedAt, now));
+        }
 
         if (_movesFrom.Count > 0)
         {
