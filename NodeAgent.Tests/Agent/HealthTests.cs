@@ -119,7 +119,19 @@ public sealed class HealthTests : IDisposable
         {
             await connection.OpenAsync();
             await using var drop = new NpgsqlCommand("DROP TABLE scans CASCADE", connection);
-            await drop.ExecuteNonQueryAsync();
+            // The drop locks scans and everything that depends on it while the agent may be storing: PostgreSQL may
+            // pick the drop as a deadlock's victim, and then it is simply tried again.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    await drop.ExecuteNonQueryAsync();
+                    break;
+                }
+                catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DeadlockDetected && attempt < 5)
+                {
+                }
+            }
         }
 
         var (code, report) = await WaitForInventoryAsync(port, "Unhealthy");
