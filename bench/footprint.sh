@@ -22,6 +22,8 @@
 #   AGENT_ENV="NAME=value ..."  more environment for the agent (e.g. MALLOC_ARENA_MAX=2 DOTNET_GCgen0size=2000000; DOTNET_
 #                               numbers in bare hex, without 0x, or NativeAOT ignores them)
 #   BASELINE_WAIT=3600 WRITES_WAIT=300   seconds the run waits for the baseline and for the writes to be stored
+#   AT_BASELINE="command {pid}"  run a command once the baseline is read, {pid} replaced by the agent's (e.g. a gcdump of
+#                               a JIT build's heap: dotnet-gcdump collect -p {pid} -o FILE)
 #   KEEP_SMAPS=1                also keep the raw /proc/PID/smaps of both points beside the report
 # Needs: root (process events need CAP_NET_ADMIN; PostgreSQL runs as the postgres user), the .NET SDK with clang
 # (unless NODEAGENT_BENCH_BINARY), PostgreSQL server binaries, python3, curl.
@@ -55,7 +57,7 @@ trap cleanup EXIT
 cp "$root/bench/benchlib.py" "$work/"
 # The driver: the tree, the waits, the writes, the memory readings and the report. Modes: mktree, run.
 cat >"$work/driver.py" <<'PY'
-import hashlib, json, os, random, re, sys, time, urllib.request
+import hashlib, json, os, random, re, subprocess, sys, time, urllib.request
 from benchlib import agent_watch, cpu_seconds, problem_lines, psql, read_agent_log, say, write_report
 
 NODE = "bench"
@@ -302,6 +304,13 @@ def run(env):
     deadline = started + int(env["BASELINE_WAIT"])
     scan_at = state_at = None
     state_count, last_say = 0, time.time()
+    # A slower start (a JIT build) may not have made the tables yet.
+    while psql("SELECT to_regclass('scans') IS NOT NULL AND to_regclass('file_state') IS NOT NULL").strip() != "t":
+        agent_alive()
+        sample()
+        if time.time() > deadline:
+            raise SystemExit(f"the agent made no tables within BASELINE_WAIT={env['BASELINE_WAIT']} s")
+        time.sleep(0.5)
     while True:
         agent_alive()
         sample()
@@ -325,6 +334,8 @@ def run(env):
     baseline_at = max(scan_at, state_at)
     base = reading(agent, port, binary, report_path.replace(".txt", ".smaps-baseline.txt") if keep else None)
     base_state_count = state_count
+    if env.get("AT_BASELINE"):
+        subprocess.run(env["AT_BASELINE"].replace("{pid}", str(agent)), shell=True, check=False)
 
     # ---- writes
     rate, seconds = 200, 20

@@ -43,6 +43,8 @@ internal sealed partial class ChangeLoop : BackgroundService
     /// below the large object heap, so storing a first scan of a million files leaves no large garbage behind.
     /// </summary>
     private const int BatchMaxEvents = 500;
+    /// <summary>Batches in the spool (the one being stored among them) while more of what a scan found is looked at.</summary>
+    private const int FoundBatchesAhead = 1;
 
     private readonly AgentSettings _agent;
     private readonly ChangeDetector _detector;
@@ -138,10 +140,12 @@ internal sealed partial class ChangeLoop : BackgroundService
                 }
 
                 // Back-pressure: while the database lags, changed paths wait here (folding further changes of the same
-                // path) rather than as events in the spool, so an outage costs memory per path, not per change.
+                // path) rather than as events in the spool, so an outage costs memory per path, not per change. What a
+                // scan found (a first start's whole tree) is looked at only as fast as it is stored: while at most one
+                // batch waits besides the one being stored, so that it never fills the spool.
                 if (_spool.Weight < _spool.Limits.MaxWeight / 2 && _spool.Count < _spool.Limits.Capacity / 2)
                 {
-                    _detector.ResolveDue(BatchMaxEvents, _spool.Limits.MaxWeight / 4);
+                    _detector.ResolveDue(BatchMaxEvents, _spool.Limits.MaxWeight / 4, withFound: _spool.Count <= FoundBatchesAhead);
                 }
 
                 // Group commit: a batch goes to the spool when nothing is being stored, else it grows (to its bounds)

@@ -129,7 +129,9 @@ public static class AgentHost
         {
             services.AddOpenTelemetry()
                 .WithTracing(tracing => tracing.AddSource(AgentDiagnostics.SourceName))
-                .WithMetrics(metrics => metrics.AddMeter(AgentDiagnostics.SourceName));
+                .WithMetrics(metrics => metrics
+                    .AddMeter(AgentDiagnostics.SourceName)
+                    .AddView(_ => new MetricStreamConfiguration { CardinalityLimit = AgentDiagnostics.SeriesPerMetric }));
         }
 
         addCapabilities(new AgentBuilder(builder, settings));
