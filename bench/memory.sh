@@ -6,7 +6,9 @@
 # 75 % of a container's limit (192 MiB for the DaemonSet's 256Mi).
 #
 #   bench/memory.sh [ENTRIES] [HEAP_LIMIT]      defaults: 1000000, none
-# Needs: the .NET SDK with clang (NativeAOT, CLANG=clang-14), PostgreSQL server binaries, python3, curl.
+# NODEAGENT_BENCH_BINARY=path runs that agent binary instead of publishing one; IN_OUTAGE="command {pid}" runs a
+# command at the end of the outage, {pid} replaced by the agent's (e.g. dotnet-gcdump collect of a JIT build's heap).
+# Needs: the .NET SDK with clang (NativeAOT, CLANG=clang-14; not with NODEAGENT_BENCH_BINARY), PostgreSQL server binaries, python3, curl.
 set -euo pipefail
 entries=${1:-1000000}
 # NativeAOT reads DOTNET_ numbers as bare hex digits: with a 0x prefix the limit would silently not apply.
@@ -24,9 +26,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building (NativeAOT)"
-dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" \
-  -o "$work/aot" >"$work/build.log" || { cat "$work/build.log"; exit 1; }
+if [ -n "${NODEAGENT_BENCH_BINARY:-}" ]; then
+  agent_bin=$NODEAGENT_BENCH_BINARY
+  echo "== agent: $agent_bin (NODEAGENT_BENCH_BINARY)"
+else
+  echo "== building (NativeAOT)"
+  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" \
+    -o "$work/aot" >"$work/build.log" || { cat "$work/build.log"; exit 1; }
+  agent_bin="$work/aot/NodeAgent"
+fi
 
 echo "== tree of $entries entries (names of 35-41 bytes)"
 python3 - "$work/tree" "$entries" <<'PY'
@@ -54,7 +62,7 @@ scans() { psql -d monitordb -tAc 'SELECT count(*) FROM scans' 2>/dev/null || ech
 env ConnectionStrings__monitordb="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres;Timeout=2;Command Timeout=30" \
   Agent__NodeName=memtest Agent__MountPath="$work/tree" Agent__Inventory__ScanInterval=00:00:02 \
   ${heap_limit:+DOTNET_GCHeapHardLimit=$heap_limit} \
-  "$work/aot/NodeAgent" --urls="http://127.0.0.1:$http_port" >"$work/agent.log" 2>&1 &
+  "$agent_bin" --urls="http://127.0.0.1:$http_port" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 ( i=0; while :; do touch "$work/tree/tenant-0000-workspace/changed-$i.tmp"; i=$((i+1)); sleep 2; done ) &
 toucher_pid=$!
@@ -72,7 +80,10 @@ before=$(scans)
 echo "== 30 s with the database stopped"
 "${THROWAWAY_PG_AS[@]}" pg_ctl -D "$THROWAWAY_PG_DIR/data" -m fast stop >/dev/null
 outage_peak=$(watch_rss 29)
+[ -n "${IN_OUTAGE:-}" ] && bash -c "${IN_OUTAGE//\{pid\}/$agent_pid}" || true
 health=$(curl -s -w ' HTTP %{http_code}' "http://127.0.0.1:$http_port/health" || true)
+# What is held at that moment, by the agent's own account and the GC's.
+held=$(curl -s "http://127.0.0.1:$http_port/metrics" | grep -E '^(nodemonitor_changes_held_bytes|nodemonitor_spool_[a-z_]+|dotnet_gc_last_collection_(heap_size_bytes|memory_committed_size_bytes))[{ ]' || true)
 "${THROWAWAY_PG_AS[@]}" pg_ctl -D "$THROWAWAY_PG_DIR/data" -l "$THROWAWAY_PG_DIR/server.log" -w \
   -o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$THROWAWAY_PG_DIR -c shared_buffers=256MB -c max_wal_size=4GB" start >/dev/null
 echo "== 40 s after recovery"
@@ -92,3 +103,5 @@ echo "'no new scans taken' logged: $(grep -c 'no new scans taken' "$work/agent.l
 echo "out of memory:               $(grep -ci 'OutOfMemory' "$work/agent.log" || true)"
 echo "exit code on SIGTERM:        $code"
 echo "/health during the outage:   $health"
+echo "held at the end of the outage (/metrics):"
+echo "$held" | awk '{ v = $NF; if ($1 ~ /bytes/) printf "  %-100s %8.1f MiB\n", $1, v / 1048576; else printf "  %-100s %10s\n", $1, v }'

@@ -5,6 +5,7 @@
 # bytes one unchanged rescan adds to the database.
 #
 #   bench/run.sh [ENTRIES] [ROUNDS]      defaults: 200000 7
+# NODEAGENT_BENCH_BINARY=path measures that NativeAOT binary alone (no builds, no JIT or ReadyToRun rows).
 # Needs: the .NET SDK, PostgreSQL server binaries, GNU time; NativeAOT needs clang (CLANG=clang-14).
 set -euo pipefail
 entries=${1:-200000}
@@ -16,15 +17,23 @@ mkdir -p "$out"
 . "$root/NodeAgent/throwaway-postgres.sh"
 trap 'throwaway_pg_stop; rm -rf "$work"' EXIT
 
-echo "== building"
-dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -p:PublishAot=false -o "$work/jit" >"$out/build-jit.log"
-# The same JIT build with ReadyToRun code for every assembly (framework-dependent, linux-x64).
-dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 --self-contained false -p:PublishAot=false \
-  -p:PublishReadyToRun=true -o "$work/r2r" >"$out/build-r2r.log"
 aot=0
-if command -v "${CLANG:-clang-14}" >/dev/null; then
-  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" -o "$work/aot" >"$out/build-aot.log" && aot=1
-  echo "AOT publish warnings: $(grep -cE 'warning (IL|CS)' "$out/build-aot.log" || true)"
+if [ -n "${NODEAGENT_BENCH_BINARY:-}" ]; then
+  # A given NativeAOT binary only: no builds, no JIT or ReadyToRun rows.
+  echo "== agent: $NODEAGENT_BENCH_BINARY (NODEAGENT_BENCH_BINARY)"
+  mkdir -p "$work/aot" && ln -s "$(readlink -f "$NODEAGENT_BENCH_BINARY")" "$work/aot/NodeAgent"
+  aot=1 builds=()
+else
+  echo "== building"
+  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -p:PublishAot=false -o "$work/jit" >"$out/build-jit.log"
+  # The same JIT build with ReadyToRun code for every assembly (framework-dependent, linux-x64).
+  dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 --self-contained false -p:PublishAot=false \
+    -p:PublishReadyToRun=true -o "$work/r2r" >"$out/build-r2r.log"
+  builds=(jit r2r)
+  if command -v "${CLANG:-clang-14}" >/dev/null; then
+    dotnet publish "$root/NodeAgent/NodeAgent.csproj" -c Release -r linux-x64 -p:CppCompilerAndLinker="${CLANG:-clang-14}" -o "$work/aot" >"$out/build-aot.log" && aot=1
+    echo "AOT publish warnings: $(grep -cE 'warning (IL|CS)' "$out/build-aot.log" || true)"
+  fi
 fi
 
 echo "== tree of $entries entries"
@@ -73,11 +82,13 @@ floor() {
 }
 
 echo "== warm-up"
-agent jit; agent r2r; floor; [ $aot = 1 ] && agent aot
+for b in ${builds[@]+"${builds[@]}"}; do agent "$b"; done; floor; [ $aot = 1 ] && agent aot
 : >"$work/samples"
 echo "== $rounds alternating rounds"
 for _ in $(seq "$rounds"); do
-  floor; agent jit; agent r2r; [ $aot = 1 ] && agent aot
+  floor
+  for b in ${builds[@]+"${builds[@]}"}; do agent "$b"; done
+  [ $aot = 1 ] && agent aot
 done
 
 python3 - "$work/samples" <<'PY'
@@ -112,4 +123,5 @@ echo "lists added by $rescans unchanged rescans: $((lists_after - lists_before))
 echo "bytes added per unchanged rescan (tables and indexes, in whole 8 KiB pages): $(( (after - before) / rescans ))"
 echo "scan row: $row bytes"
 echo "one stored list of $entries entries: $(psql -d monitordb -Atc "SELECT pg_size_pretty(pg_total_relation_size('file_list_chunks') / greatest(1, (SELECT count(*) FROM file_lists)))") (floor table, uncompressed rows: $(psql -d monitordb -Atc "SELECT pg_size_pretty(pg_total_relation_size('floor_entries') / greatest(1, (SELECT count(*) FROM floor_entries) / $entries))") per copy)"
-echo "== sizes: JIT publish $(du -sh "$work/jit" | cut -f1), ReadyToRun publish $(du -sh "$work/r2r" | cut -f1)$([ $aot = 1 ] && echo ", AOT binary $(du -h "$work/aot/NodeAgent" | cut -f1)")"
+[ -d "$work/jit" ] && echo "== sizes: JIT publish $(du -sh "$work/jit" | cut -f1), ReadyToRun publish $(du -sh "$work/r2r" | cut -f1)$([ $aot = 1 ] && echo ", AOT binary $(du -hL "$work/aot/NodeAgent" | cut -f1)")"
+[ -d "$work/jit" ] || echo "== size: AOT binary $(du -hL "$work/aot/NodeAgent" | cut -f1)"

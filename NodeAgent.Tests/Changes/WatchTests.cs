@@ -46,6 +46,26 @@ public sealed class WatchTests : IDisposable
     }
 
     [Fact]
+    public async Task Memory_held_for_the_state_is_reported_and_grows_with_the_paths_while_no_scan_is_held_once_it_is_compared()
+    {
+        _tree.File("first.c", "int x;\n");
+        await using var watched = await WatchedTree.StartAsync(_tree);
+        await watched.WaitUntilStoredStateEqualsDiskAsync();
+        var few = await watched.MetricAsync("nodemonitor_changes_held_bytes", "part=\"state\"");
+
+        _tree.Shell("mkdir many && cd many && for i in $(seq 3000); do echo \"int v$i;\" > file-$i.c; done");
+        await watched.WaitUntilStoredStateEqualsDiskAsync();
+        await watched.SettleAsync();
+        var many = await watched.MetricAsync("nodemonitor_changes_held_bytes", "part=\"state\"");
+
+        Assert.NotNull(few);
+        Assert.NotNull(many);
+        // Each path's state is at least its SHA-256 and a few bytes of name and numbers.
+        Assert.True(many - few >= 3000 * 40, $"state {few} bytes for 2 paths, {many} bytes for 3,002");
+        Assert.Equal(0, await watched.MetricAsync("nodemonitor_changes_held_bytes", "part=\"scan\""));
+    }
+
+    [Fact]
     public async Task Hash_of_each_regular_file_matches_sha256sum()
     {
         await using var watched = await WatchedTree.StartAsync(_tree);

@@ -78,6 +78,12 @@ internal sealed partial class ChangeDetector : IDisposable
 
     public int PendingPaths => _pending.Count;
 
+    /// <summary>Memory the state of every path holds (packed run and overlay), read from any thread.</summary>
+    public long StateBytes => _state.ApproximateBytes;
+
+    /// <summary>Memory held by the scan whose differences are still being looked at, read from any thread.</summary>
+    public long FoundScanBytes => _found?.Snapshot.ApproximateBytes ?? 0;
+
     /// <summary>Events recorded and not yet taken (<see cref="TakeBatch"/>), and the memory they hold.</summary>
     public int RecordedEvents => _events.Count;
 
@@ -843,6 +849,8 @@ internal sealed partial class ChangeDetector : IDisposable
         private int _pathLength;
 
         public DateTimeOffset ObservedAt => observedAt;
+
+        public TreeSnapshot Snapshot => snapshot;
 
         public ReadOnlySpan<byte> Path => _path.AsSpan(0, _pathLength);
 

@@ -41,6 +41,7 @@ public static class ChangesAgentBuilderExtensions
             var detector = new ChangeDetector(settings, agent.Settings.NodeName, agent.Settings.MountPath, metrics,
                 services.GetRequiredService<TimeProvider>(), services.GetRequiredService<ILogger<ChangeDetector>>());
             metrics.ObserveWatches(() => detector.Watches, () => detector.Unwatched);
+            metrics.ObserveHeld(() => detector.StateBytes, () => detector.FoundScanBytes);
             return detector;
         });
 

@@ -64,6 +64,14 @@ internal sealed class ChangesMetrics
             "Directories that could not be watched (watch limit): their changes are found by the periodic scan only");
     }
 
+    /// <summary>What file changes hold in memory besides their spool: the state of every path, and the scan still being compared.</summary>
+    public void ObserveHeld(Func<long> stateBytes, Func<long> scanBytes) =>
+        _meter.CreateObservableGauge("nodemonitor.changes.held", () => new[]
+        {
+            new Measurement<long>(stateBytes(), new KeyValuePair<string, object?>("part", "state")),
+            new Measurement<long>(scanBytes(), new KeyValuePair<string, object?>("part", "scan")),
+        }, "By", "Memory file changes hold: the state of every path (part=state) and the scan whose differences are still being looked at (part=scan)");
+
     public void ObserveSpool(Func<long> pendingEvents) =>
         _meter.CreateObservableGauge("nodemonitor.spool.file_events", pendingEvents, "{event}", "File events seen but not yet stored");
 }
