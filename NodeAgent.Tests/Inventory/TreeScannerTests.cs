@@ -21,6 +21,21 @@ public sealed class TreeScannerTests : IDisposable
         snapshot.Entries().Select((e, i) => (e.Path, i)).ToDictionary(p => p.Path, p => p.i);
 
     [Fact]
+    public void A_scan_after_a_large_one_starts_by_collecting_the_oldest_generation_so_the_earlier_scans_memory_is_given_back()
+    {
+        _tree.File("a/one.txt", "1");
+        // Every scan counts as large here (1 byte), and collections may follow each other at once.
+        var scanner = new TreeScanner(NullLogger<TreeScanner>.Instance, collectAfterBytes: 1, collectEveryMilliseconds: 0);
+        scanner.Scan(_tree.Root, CancellationToken.None);
+
+        var before = GC.CollectionCount(GC.MaxGeneration);
+        scanner.Scan(_tree.Root, CancellationToken.None);
+        scanner.Scan(_tree.Root, CancellationToken.None);
+
+        Assert.True(GC.CollectionCount(GC.MaxGeneration) - before >= 2, "each scan after a large one starts with a full collection");
+    }
+
+    [Fact]
     public void Scan_records_every_entry_of_the_tree_with_relative_path_type_size_time_and_mode()
     {
         _tree.File("top.txt", "hello");

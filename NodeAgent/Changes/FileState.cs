@@ -192,8 +192,10 @@ internal sealed class FileStateTable
             return;
         }
 
-        var reader = new OrderedReader(_run.ReadAll(releasing: true), SortedChanges(), _overlay);
-        var writer = new StateRun.Writer();
+        // The old run's blocks, once read past, are the new run's: the merge holds about one run, not two.
+        var recycled = new Stack<byte[]>();
+        var reader = new OrderedReader(_run.ReadAll(releaseTo: recycled), SortedChanges(), _overlay);
+        var writer = new StateRun.Writer(recycled);
         while (reader.MoveNext())
         {
             writer.Append(reader.Path, reader.Meta);
@@ -361,7 +363,8 @@ internal sealed class StateRun
         return false;
     }
 
-    public Reader ReadAll(bool releasing = false) => new(_buffer, _restarts.Length > 0 ? _restarts[0] : 0, 0, Count, releasing);
+    /// <summary>Every record in order; with <paramref name="releaseTo"/>, the blocks read past go there (the run is not read again).</summary>
+    public Reader ReadAll(Stack<byte[]>? releaseTo = null) => new(_buffer, _restarts.Length > 0 ? _restarts[0] : 0, 0, Count, releaseTo);
 
     /// <summary>A reader whose first record is the first after <paramref name="path"/> (or, <paramref name="inclusive"/>, at it).</summary>
     public Reader ReadBelow(ReadOnlySpan<byte> path, bool inclusive = false)
@@ -382,7 +385,7 @@ internal sealed class StateRun
             }
         }
 
-        var reader = new Reader(_buffer, _restarts.Length > 0 ? _restarts[start] : 0, start * RestartInterval, Count, releasing: false);
+        var reader = new Reader(_buffer, _restarts.Length > 0 ? _restarts[start] : 0, start * RestartInterval, Count, releaseTo: null);
         reader.SkipWhile(path, inclusive);
         return reader;
     }
@@ -397,9 +400,9 @@ internal sealed class StateRun
         return record.Slice(offset, length);
     }
 
-    public sealed class Writer
+    public sealed class Writer(Stack<byte[]>? recycled = null)
     {
-        private readonly BlockBuffer _buffer = new();
+        private readonly BlockBuffer _buffer = recycled is null ? new() : new(recycled);
         private readonly List<long> _restarts = [];
         private PreviousPath _previousPath;
         private long _previousMicros;
@@ -443,20 +446,20 @@ internal sealed class StateRun
     {
         private readonly BlockBuffer _buffer;
         private readonly int _count;
-        private readonly bool _releasing;
+        private readonly Stack<byte[]>? _releaseTo;
         private long _position;
         private int _index;
         private PreviousPath _path;
         private long _micros;
         private bool _peeked;
 
-        internal Reader(BlockBuffer buffer, long position, int index, int count, bool releasing)
+        internal Reader(BlockBuffer buffer, long position, int index, int count, Stack<byte[]>? releaseTo)
         {
             _buffer = buffer;
             _position = position;
             _index = index;
             _count = count;
-            _releasing = releasing;
+            _releaseTo = releaseTo;
         }
 
         public readonly ReadOnlySpan<byte> Path => _path.Span;
@@ -479,9 +482,9 @@ internal sealed class StateRun
             if (_index % RestartInterval == 0)
             {
                 _micros = 0;
-                if (_releasing)
+                if (_releaseTo is not null)
                 {
-                    _buffer.ReleaseBefore(_position);
+                    _buffer.ReleaseBefore(_position, _releaseTo);
                 }
             }
 

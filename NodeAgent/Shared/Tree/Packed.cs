@@ -14,7 +14,15 @@ internal sealed class BlockBuffer
     private readonly List<byte[]?> _blocks = [];
     /// <summary>Bytes used of each block (a record that does not fit in what is left of one starts the next).</summary>
     private readonly List<int> _lengths = [];
+    private readonly Stack<byte[]>? _recycled;
     private int _reserved;
+
+    public BlockBuffer()
+    {
+    }
+
+    /// <summary>A buffer that takes its blocks from <paramref name="recycled"/> while it has some (see <see cref="ReleaseBefore"/>).</summary>
+    public BlockBuffer(Stack<byte[]> recycled) => _recycled = recycled;
 
     /// <summary>Bytes of the blocks held.</summary>
     public long AllocatedBytes { get; private set; }
@@ -27,7 +35,7 @@ internal sealed class BlockBuffer
     {
         if (_blocks.Count == 0 || _lengths[^1] + maxLength > _blocks[^1]!.Length)
         {
-            var block = new byte[Math.Max(BlockSize, maxLength)];
+            var block = maxLength <= BlockSize && _recycled is not null && _recycled.TryPop(out var used) ? used : new byte[Math.Max(BlockSize, maxLength)];
             _blocks.Add(block);
             _lengths.Add(0);
             AllocatedBytes += block.Length;
@@ -87,14 +95,22 @@ internal sealed class BlockBuffer
     /// <summary>The position <paramref name="consumed"/> bytes after <paramref name="position"/>, in the same block.</summary>
     public static long Advance(long position, int consumed) => position + consumed;
 
-    /// <summary>Lets go of the blocks before <paramref name="position"/>'s (a reader that never comes back is past them).</summary>
-    public void ReleaseBefore(long position)
+    /// <summary>
+    /// Lets go of the blocks before <paramref name="position"/>'s (a reader that never comes back is past them), into
+    /// <paramref name="recycle"/> when given: a buffer written meanwhile reuses them, so rewriting a large buffer into a
+    /// new one (merging) makes no garbage for the GC to find later, long after it was promoted.
+    /// </summary>
+    public void ReleaseBefore(long position, Stack<byte[]>? recycle = null)
     {
         var block = Unpack(position).Block;
         for (var i = Math.Min(block, _blocks.Count) - 1; i >= 0 && _blocks[i] is { } held; i--)
         {
             AllocatedBytes -= held.Length;
             _blocks[i] = null;
+            if (held.Length == BlockSize)
+            {
+                recycle?.Push(held);
+            }
         }
     }
 

@@ -15,8 +15,17 @@ namespace NodeAgent.Shared.Tree;
 /// entries that vanish or cannot be read, counting them. The subtrees of the top-level directories are
 /// walked in parallel, one walker per core (at most four).
 /// </summary>
-public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
+public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collectAfterBytes = TreeScanner.CollectAfterBytes, int collectEveryMilliseconds = TreeScanner.CollectEveryMilliseconds)
 {
+    /// <summary>A scan holding this much makes the next scan start with a full collection (see <see cref="LetEarlierScansGo"/>).</summary>
+    public const long CollectAfterBytes = 4L << 20;
+
+    /// <summary>At most one such collection in this time, whatever the scan interval.</summary>
+    public const int CollectEveryMilliseconds = 5000;
+
+    private long _previousScanBytes;
+    private long _lastCollected = -1;
+
     private const int MaxLoggedProblems = 10;
     private static readonly int DirectoryOpenFlags = MountDirectory.DirectoryFlags | NativeMethods.ONoFollow;
 
@@ -30,6 +39,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
     /// <exception cref="MountPathException">the directory itself is missing, not a directory, or unreadable</exception>
     public ScanResult Scan(string mountPath, CancellationToken cancellationToken)
     {
+        LetEarlierScansGo();
         var started = Stopwatch.GetTimestamp();
         var problems = new ProblemLog(logger);
         var rootFd = MountDirectory.Open(mountPath);
@@ -90,6 +100,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
             ordered.Add(new TreeSnapshot.Segment(main.Entries, lastStart, lastCount));
             problems.Summarize(mountPath);
             var snapshot = new TreeSnapshot(ordered);
+            Interlocked.Exchange(ref _previousScanBytes, snapshot.ApproximateBytes);
             return new ScanResult(snapshot, walkers.Sum(w => w.Vanished), walkers.Sum(w => w.Unreadable), Stopwatch.GetElapsedTime(started));
         }
         catch (AggregateException e) when (e.InnerExceptions.All(i => i is OperationCanceledException))
@@ -100,6 +111,27 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger)
         {
             NativeMethods.Close(rootFd);
         }
+    }
+
+    /// <summary>
+    /// A large scan lives for seconds (stored, compared with the file-change state), long enough for the GC to move it
+    /// to its oldest generation, where it stays after it is let go until that generation's own budget runs out: with
+    /// scans of a million entries every few seconds, several dead ones (tens of MiB each) were held at once. By the time
+    /// the next scan starts the previous one is normally done with, so a full, compacting collection then gives its
+    /// memory back. Blocking, but rare: only after a scan of <see cref="CollectAfterBytes"/> or more, and at most once
+    /// every <see cref="CollectEveryMilliseconds"/> ms (tens of milliseconds at a million entries).
+    /// </summary>
+    private void LetEarlierScansGo()
+    {
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref _lastCollected);
+        if (Interlocked.Read(ref _previousScanBytes) < collectAfterBytes || (last >= 0 && now - last < collectEveryMilliseconds)
+            || Interlocked.CompareExchange(ref _lastCollected, now, last) != last)
+        {
+            return;
+        }
+
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
     }
 
     private static unsafe (uint, uint, ulong) Identity(int fd)
