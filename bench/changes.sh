@@ -14,6 +14,7 @@
 # instead of building one. BURST_WAIT=seconds (default 120) is how long after the burst's last write the agent may
 # take to store it before the run gives up on it (and reports how far it got). BENCH_PG_OPTIONS adds server options
 # (e.g. "-c shared_preload_libraries=pg_stat_statements -c track_functions=all" to see what the statements cost).
+# AGENT_ENV="NAME=value ..." adds environment for the agent (e.g. DOTNET_GCGen0MaxBudget=200000).
 #
 #   bench/changes.sh [RATE] [SECONDS] [BURST]      defaults: 1000 30 100000
 # Needs: root or a user that may run PostgreSQL, the .NET SDK, PostgreSQL server binaries, python3, curl,
@@ -506,7 +507,8 @@ python3 "$work/driver.py" mktree "$tree" "$rate"
 
 start_postgres "-c shared_buffers=256MB -c max_wal_size=4GB ${BENCH_PG_OPTIONS:-}"
 
-start_agent Agent__Inventory__ScanInterval=00:01:00 Logging__LogLevel__NodeAgent.Changes=Debug
+# shellcheck disable=SC2086 # AGENT_ENV is a list of NAME=value words
+start_agent Agent__Inventory__ScanInterval=00:01:00 Logging__LogLevel__NodeAgent.Changes=Debug ${AGENT_ENV:-}
 agent_ready() { # it has reconciled its first scan and watches for changes
   grep -q 'Reconciled a scan' "$work/agent.log" && grep -q 'for changes' "$work/agent.log"
 }

@@ -31,6 +31,30 @@ public sealed class ProcessReaderTests : IDisposable
     }
 
     [Fact]
+    public void User_group_and_parent_are_the_real_ones_of_a_process_run_as_another_user()
+    {
+        using var process = Process.Start(new ProcessStartInfo("setpriv", ["--reuid=65534", "--regid=65533", "--clear-groups", "sleep", "30"]))!;
+        try
+        {
+            // setpriv changes its ids and then becomes sleep: wait until it has.
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            var details = new ProcessReader().Read(process.Id, 4096);
+            while (details.Uid != 65534 && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(10);
+                details = new ProcessReader().Read(process.Id, 4096);
+            }
+
+            Assert.Equal((65534, 65533, Environment.ProcessId), (details.Uid, details.Gid, details.ParentPid));
+        }
+        finally
+        {
+            process.Kill();
+            process.WaitForExit();
+        }
+    }
+
+    [Fact]
     public void Arguments_longer_than_the_bound_are_cut_and_flagged()
     {
         using var process = StartSleeper(_tree.Root, new string('a', 5000));

@@ -113,13 +113,24 @@ internal sealed partial class ProcessReader(string procRoot = "/proc")
             return (null, null, null);
         }
 
-        int? Field(string name)
+        return (StatusField(text, "Uid"), StatusField(text, "Gid"), StatusField(text, "PPid"));
+    }
+
+    /// <summary>The first number of the line <c>name:</c> of a <c>/proc/&lt;pid&gt;/status</c> (Uid and Gid give the real id first).</summary>
+    internal static int? StatusField(string status, string name)
+    {
+        foreach (var line in status.AsSpan().EnumerateLines())
         {
-            var match = Regex.Match(text, $@"^{name}:\s+(\d+)", RegexOptions.Multiline);
-            return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : null;
+            if (line.Length > name.Length && line[name.Length] == ':' && line.StartsWith(name, StringComparison.Ordinal))
+            {
+                var value = line[(name.Length + 1)..].TrimStart(" \t");
+                var end = value.IndexOfAnyExcept("0123456789");
+                return int.TryParse(end < 0 ? value : value[..end], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number)
+                    ? number : null;
+            }
         }
 
-        return (Field("Uid"), Field("Gid"), Field("PPid"));
+        return null;
     }
 
     private static string? ReadText(string path)
