@@ -119,7 +119,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
     /// scans of a million entries every few seconds, several dead ones (tens of MiB each) were held at once. By the time
     /// the next scan starts the previous one is normally done with, so a full, compacting collection then gives its
     /// memory back. Blocking, but rare: only after a scan of <see cref="CollectAfterBytes"/> or more, and at most once
-    /// every <see cref="CollectEveryMilliseconds"/> ms (tens of milliseconds at a million entries).
+    /// every <see cref="CollectEveryMilliseconds"/> ms.
     /// </summary>
     private void LetEarlierScansGo()
     {
