@@ -247,7 +247,7 @@ def metrics(port):
         if line.startswith("#") or not line.strip():
             continue
         name = line.split("{", 1)[0].split(" ", 1)[0]
-        if re.search(r"gc|heap|memory|working_set|alloc", name, re.I):
+        if re.search(r"gc|heap|memory|working_set|alloc|held_bytes", name, re.I):
             if "{" in line:
                 series_name, rest = line[:line.rindex("}") + 1], line[line.rindex("}") + 1:].split()
             else:
@@ -455,7 +455,7 @@ def run(env):
         w(f"  the GC's view: /metrics unreadable ({base['metrics_error']})")
     else:
         names = sorted({s.split("{", 1)[0] for s, _ in base["metrics"]})
-        w(f"  the GC's view (/metrics series named gc|heap|memory|working_set|alloc: {len(names)} metrics)")
+        w(f"  the GC's view (/metrics series named gc|heap|memory|working_set|alloc|held_bytes: {len(names)} metrics)")
         w(f"  {'series':<86}{'after baseline':>16}{'after writes':>16}")
         after_values = dict(after["metrics"] or [])
         for s, v in base["metrics"]:
