@@ -167,6 +167,34 @@ public sealed class FileStateTableTests
     }
 
     [Fact]
+    public void Merging_changes_into_a_large_state_reuses_its_blocks_instead_of_allocating_a_second_run()
+    {
+        var builder = new FileStateTable.Builder();
+        var paths = ManyPaths(100_000).Values.OrderBy(p => p.Path, TreeOrder.Instance).ToList();
+        foreach (var (path, meta) in paths)
+        {
+            builder.Add(path, meta);
+        }
+
+        var table = builder.Build();
+        for (var i = 0; i < 2_000; i++)
+        {
+            table.Set(paths[i * 50].Path, Meta(i + 1));
+        }
+
+        var runBytes = table.ApproximateBytes;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        table.Compact();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.Equal(0, table.OverlayCount);
+        Assert.True(runBytes > 4_000_000, $"the run holds {runBytes} bytes");
+        // What a merge allocates is the sorted changes and a few blocks of slack, not a copy of the run.
+        Assert.True(allocated < runBytes / 8, $"merging a run of {runBytes} bytes allocated {allocated}");
+        Assert.Equal(paths.Count, ReadAll(table).Count);
+    }
+
+    [Fact]
     public void Below_a_directory_lists_everything_under_it_deepest_first_and_nothing_beside_it()
     {
         var builder = new FileStateTable.Builder();
