@@ -51,10 +51,11 @@ public sealed class MetricSeriesTests : IDisposable
     }
 
     /// <summary>A capability whose only work is one counter with <paramref name="count"/> label values, added once the host has started.</summary>
-    private sealed class ManyLabels(int count) : ICapability
+    private sealed class ManyLabels(int count) : ICapability, IHostedService
     {
         private readonly TaskCompletionSource<IHostApplicationLifetime> _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private IHostApplicationLifetime? _lifetime;
+        private AgentDiagnostics? _diagnostics;
 
         public Task<IHostApplicationLifetime> Started => _started.Task;
 
@@ -63,31 +64,30 @@ public sealed class MetricSeriesTests : IDisposable
         public IReadOnlyList<SettingKey> Settings => [];
 
         public void Add(AgentBuilder agent) =>
-            agent.Services.AddHostedService(services => new Adder(this, services.GetRequiredService<AgentDiagnostics>(), services.GetRequiredService<IHostApplicationLifetime>()));
+            agent.Services.AddHostedService(services =>
+            {
+                _diagnostics = services.GetRequiredService<AgentDiagnostics>();
+                _lifetime = services.GetRequiredService<IHostApplicationLifetime>();
+                return this;
+            });
 
         public void Stop() => _lifetime?.StopApplication();
 
-        private sealed class Adder(ManyLabels owner, AgentDiagnostics diagnostics, IHostApplicationLifetime lifetime) : IHostedService
+        public Task StartAsync(CancellationToken cancellationToken)
         {
-            public Task StartAsync(CancellationToken cancellationToken)
+            _lifetime!.ApplicationStarted.Register(() =>
             {
-                owner._lifetime = lifetime;
-                lifetime.ApplicationStarted.Register(() =>
+                var counter = _diagnostics!.Meter.CreateCounter<long>("nodemonitor.test.labels");
+                for (var i = 0; i < count; i++)
                 {
-                    var counter = diagnostics.Meter.CreateCounter<long>("nodemonitor.test.labels");
-                    for (var i = 0; i < owner.Count; i++)
-                    {
-                        counter.Add(1, new KeyValuePair<string, object?>("value", $"v{i:D3}"));
-                    }
+                    counter.Add(1, new KeyValuePair<string, object?>("value", $"v{i:D3}"));
+                }
 
-                    owner._started.TrySetResult(lifetime);
-                });
-                return Task.CompletedTask;
-            }
-
-            public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+                _started.TrySetResult(_lifetime);
+            });
+            return Task.CompletedTask;
         }
 
-        private int Count => count;
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
