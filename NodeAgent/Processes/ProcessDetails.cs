@@ -117,7 +117,7 @@ internal sealed partial class ProcessReader(string procRoot = "/proc")
     }
 
     /// <summary>The first number of the line <c>name:</c> of a <c>/proc/&lt;pid&gt;/status</c> (Uid and Gid give the real id first).</summary>
-    internal static int? StatusField(string status, string name)
+    private static int? StatusField(string status, string name)
     {
         foreach (var line in status.AsSpan().EnumerateLines())
         {
