@@ -7,6 +7,8 @@ using NodeAgent.Changes;
 using NodeAgent.Shared.Telemetry;
 using NodeAgent.Shared.Tree;
 using NodeAgent.Tests.Infrastructure;
+using Npgsql;
+using NpgsqlTypes;
 
 namespace NodeAgent.Tests.Changes;
 
@@ -56,7 +58,7 @@ public sealed class StoredStateLoadTests : IAsyncLifetime
             insert.Parameters.AddWithValue(paths.ToArray());
             insert.Parameters.AddWithValue(paths.Select(p => PathText.ToText(p)).ToArray());
             insert.Parameters.AddWithValue(paths.Select(p => (long)p.Length).ToArray());
-            insert.Parameters.AddWithValue(paths.Select(p => SHA256.HashData(p)).ToArray());
+            insert.Parameters.Add(new NpgsqlParameter { Value = paths.Select(p => p.Length % 5 == 0 ? null : SHA256.HashData(p)).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
             Assert.Equal(paths.Count, await insert.ExecuteNonQueryAsync());
         }
 
@@ -71,7 +73,53 @@ public sealed class StoredStateLoadTests : IAsyncLifetime
             Assert.True(state.TryGet(path, out var meta), $"{PathText.ToText(path)} not loaded");
             Assert.Equal(path.Length, meta.Size);
             Assert.Equal(420, meta.Mode);
-            Assert.Equal(SHA256.HashData(path), meta.Sha256.ToArray());
+            // Whether it is hashed, not the hash: that stays in the row, for the events that carry it on.
+            Assert.Equal(path.Length % 5 != 0, meta.Hashed);
+            Assert.False(meta.HashHeld);
         }
+    }
+
+    [Fact]
+    public async Task A_hash_carried_on_is_taken_only_from_a_stored_row_of_the_same_size_and_time_else_the_file_is_not_hashed()
+    {
+        var at = new DateTime(2026, 12, 1, 10, 0, 0, DateTimeKind.Utc).AddTicks(1234560);
+        var same = SHA256.HashData("same"u8);
+        var other = SHA256.HashData("other"u8);
+        await using (var insert = _db.DataSource.CreateCommand(
+            """
+            INSERT INTO file_state (node_name, mount_path, path_bytes, path, entry_type, size, modified_at, mode, sha256, last_event_id, updated_at)
+            VALUES ('node-a', '/mnt/data', 'same.c', 'same.c', 'f', 7, $1, 420, $2, gen_random_uuid(), now()),
+                   ('node-a', '/mnt/data', 'changed.c', 'changed.c', 'f', 7, $1, 420, $3, gen_random_uuid(), now())
+            """))
+        {
+            insert.Parameters.AddWithValue(at);
+            insert.Parameters.AddWithValue(same);
+            insert.Parameters.AddWithValue(other);
+            await insert.ExecuteNonQueryAsync();
+        }
+
+        // Modes changed; "changed.c" also has another size than its row (a batch that changed it was lost).
+        var micros = (at.Ticks - DateTime.UnixEpoch.Ticks) / 10;
+        var events = new List<FileEvent>();
+        var state = new Dictionary<byte[], FileMeta?>(PathComparer.Instance);
+        var hashFrom = new Dictionary<byte[], byte[]>(PathComparer.Instance);
+        foreach (var (name, size) in new[] { ("same.c", 7L), ("changed.c", 9L) })
+        {
+            var path = Encoding.UTF8.GetBytes(name);
+            var meta = new FileMeta { Type = EntryType.File, Mode = 384, Size = size, MtimeMicros = micros, Hashed = true };
+            events.Add(new FileEvent(Guid.CreateVersion7(), FileEventType.Attrib, path, null, DateTimeOffset.UtcNow, meta, ChangeSource.Watch,
+                FileFlags.None, null, 0) { HashFrom = path });
+            state[path] = meta;
+            hashFrom[path] = path;
+        }
+
+        using var diagnostics = new AgentDiagnostics(_services.GetRequiredService<IMeterFactory>());
+        var store = new ChangeStore(_db.DataSource, _db.Migrator, new ChangesMetrics(diagnostics), TimeProvider.System, NullLogger<ChangeStore>.Instance);
+        await store.StoreAsync(new FileEventBatch("node-a", "/mnt/data", events, state, hashFrom), default);
+
+        Assert.Equal([["changed.c", null, true], ["same.c", same, false]],
+            await _db.RowsAsync("SELECT path, sha256, not_hashed FROM file_events ORDER BY path"));
+        Assert.Equal([["changed.c", null, 9L, 384], ["same.c", same, 7L, 384]],
+            await _db.RowsAsync("SELECT path, sha256, size, mode FROM file_state ORDER BY path"));
     }
 }

@@ -259,6 +259,7 @@ public sealed class AgentRolePrivilegeTests : IAsyncLifetime
         {
             meta.Sha256 = Sha256Value.From(SHA256.HashData(content));
             meta.Hashed = true;
+            meta.HashHeld = true;
         }
 
         var e = new FileEvent(Guid.CreateVersion7(), type, path, null, At, meta, ChangeSource.Watch, FileFlags.None, content, 0);

@@ -52,6 +52,9 @@ internal sealed partial class ChangeDetector : IDisposable
     private List<FileEvent> _events = [];
     private long _eventBytes;
     private Dictionary<byte[], FileMeta?> _changes = new(PathComparer.Instance);
+    // For the paths of _changes whose hash is not held (an entry moved, or its mode changed): the path whose stored row
+    // has it, as stored before this batch (the entry's path then).
+    private Dictionary<byte[], byte[]> _hashFrom = new(PathComparer.Instance);
     private Inotify? _inotify;
     private long _readStarted;
     private bool _rescanWanted;
@@ -287,22 +290,24 @@ internal sealed partial class ChangeDetector : IDisposable
                 foreach (var below in _state.Below(from))
                 {
                     _state.TryGet(below, out var child);
+                    var hashFrom = HashSource(below, ref child);
                     _state.Remove(below);
                     _links.Forget(below);
                     var moved = Rebase(below, from, to);
                     _state.Set(moved, child);
-                    _changes[below] = null;
-                    _changes[moved] = child;
+                    Changed(below, null);
+                    Changed(moved, child, hashFrom);
                 }
             }
 
             // Known again under its new path once it is looked at (below).
+            var movedFrom = HashSource(from, ref meta);
             _state.Remove(from);
             _links.Forget(from);
             _state.Set(to, meta);
-            _changes[from] = null;
-            _changes[to] = meta;
-            Emit(FileEventType.Rename, to, from, meta, ChangeSource.Watch, FileFlags.None, null, observedAt, now);
+            Changed(from, null);
+            Changed(to, meta, movedFrom);
+            Emit(FileEventType.Rename, to, from, meta, ChangeSource.Watch, FileFlags.None, null, observedAt, now, movedFrom);
         }
 
         // Its content may have changed just before (an editor writes a new file, then renames it over the old one).
@@ -465,9 +470,11 @@ internal sealed partial class ChangeDetector : IDisposable
         }
         else if (old.Mode != live.Mode)
         {
+            var hashFrom = HashSource(path, ref old);
             live.Sha256 = old.Sha256;
             live.Hashed = old.Hashed;
-            Record(FileEventType.Attrib, path, new FileInspector.Inspection(live, old.Hashed || live.Type != EntryType.File ? FileFlags.None : FileFlags.NotHashed, null), pending);
+            live.HashHeld = old.HashHeld;
+            Record(FileEventType.Attrib, path, new FileInspector.Inspection(live, old.Hashed || live.Type != EntryType.File ? FileFlags.None : FileFlags.NotHashed, null), pending, hashFrom);
         }
         else
         {
@@ -481,11 +488,47 @@ internal sealed partial class ChangeDetector : IDisposable
         }
     }
 
-    private void Record(FileEventType type, byte[] path, FileInspector.Inspection inspection, Pending pending)
+    private void Record(FileEventType type, byte[] path, FileInspector.Inspection inspection, Pending pending, byte[]? hashFrom = null)
     {
         _state.Set(path, inspection.Meta);
-        _changes[path] = inspection.Meta;
-        Emit(type, path, null, inspection.Meta, pending.Source, inspection.Flags, inspection.Content, pending.ObservedAt, pending.Last);
+        Changed(path, inspection.Meta, hashFrom);
+        Emit(type, path, null, inspection.Meta, pending.Source, inspection.Flags, inspection.Content, pending.ObservedAt, pending.Last, hashFrom);
+    }
+
+    /// <summary>What the batch leaves at <paramref name="path"/>: <paramref name="meta"/>, or nothing (null).</summary>
+    private void Changed(byte[] path, FileMeta? meta, byte[]? hashFrom = null)
+    {
+        _changes[path] = meta;
+        if (hashFrom is null)
+        {
+            _hashFrom.Remove(path);
+        }
+        else
+        {
+            _hashFrom[path] = hashFrom;
+        }
+    }
+
+    /// <summary>
+    /// Where the hash of the state <paramref name="meta"/> read at <paramref name="path"/> is, when the state does not hold
+    /// it: the path of its stored row (null when it is held, or there is none). A change earlier in this batch may hold
+    /// it (taken into <paramref name="meta"/>), or have moved the entry here from another path.
+    /// </summary>
+    private byte[]? HashSource(byte[] path, ref FileMeta meta)
+    {
+        if (!meta.Hashed || meta.HashHeld)
+        {
+            return null;
+        }
+
+        if (_changes.TryGetValue(path, out var changed) && changed is { HashHeld: true } held)
+        {
+            meta.Sha256 = held.Sha256;
+            meta.HashHeld = true;
+            return null;
+        }
+
+        return _hashFrom.TryGetValue(path, out var from) ? from : path;
     }
 
     /// <summary>A path is gone: everything known below it (deepest first), then itself; with <paramref name="endWatches"/>, their watches end.</summary>
@@ -496,10 +539,11 @@ internal sealed partial class ChangeDetector : IDisposable
             foreach (var below in _state.Below(path))
             {
                 _state.TryGet(below, out var meta);
+                var hashFrom = HashSource(below, ref meta);
                 _state.Remove(below);
                 _links.Forget(below);
-                _changes[below] = null;
-                Emit(FileEventType.Delete, below, null, meta, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
+                Changed(below, null);
+                Emit(FileEventType.Delete, below, null, meta, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last, hashFrom);
             }
 
             if (endWatches)
@@ -512,21 +556,22 @@ internal sealed partial class ChangeDetector : IDisposable
             }
         }
 
+        var oldHashFrom = HashSource(path, ref old);
         _state.Remove(path);
         _links.Forget(path);
-        _changes[path] = null;
-        Emit(FileEventType.Delete, path, null, old, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last);
+        Changed(path, null);
+        Emit(FileEventType.Delete, path, null, old, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last, oldHashFrom);
     }
 
     private void Emit(FileEventType type, byte[] path, byte[]? oldPath, FileMeta meta, ChangeSource source, FileFlags flags, byte[]? content,
-        DateTimeOffset occurredAt, long observedTimestamp)
+        DateTimeOffset occurredAt, long observedTimestamp, byte[]? hashFrom = null)
     {
         if (!meta.Hashed && meta.Type == EntryType.File && type != FileEventType.Delete)
         {
             flags |= FileFlags.NotHashed;
         }
 
-        var recorded = new FileEvent(_ids.Next(), type, path, oldPath, occurredAt, meta, source, flags, content, observedTimestamp);
+        var recorded = new FileEvent(_ids.Next(), type, path, oldPath, occurredAt, meta, source, flags, content, observedTimestamp) { HashFrom = hashFrom };
         _events.Add(recorded);
         _eventBytes += recorded.ApproximateBytes;
         _metrics.FileEvents.Add(1, new KeyValuePair<string, object?>("event_type", FileEvent.Name(type)));
@@ -636,10 +681,11 @@ internal sealed partial class ChangeDetector : IDisposable
             return null;
         }
 
-        var batch = new FileEventBatch(_nodeName, _mountPath, _events, _changes);
+        var batch = new FileEventBatch(_nodeName, _mountPath, _events, _changes, _hashFrom);
         _events = [];
         _eventBytes = 0;
         _changes = new Dictionary<byte[], FileMeta?>(PathComparer.Instance);
+        _hashFrom = new Dictionary<byte[], byte[]>(PathComparer.Instance);
         return batch;
     }
 

@@ -13,7 +13,9 @@ namespace NodeAgent.Changes;
 /// <summary>
 /// Writes batches of file events. One batch is one transaction: the contents it carries (once per SHA-256), its events
 /// (one binary COPY) and the current state it leaves behind. A batch whose first event is already stored was
-/// committed by an attempt that was never acknowledged, and is not written again.
+/// committed by an attempt that was never acknowledged, and is not written again. The agent keeps no SHA-256 of the
+/// current state in memory: an event or a state that carries a hash on (a rename, a delete, a change of mode) takes it
+/// from the stored row it names, read first in the same transaction, since the batches before it are stored.
 /// </summary>
 internal sealed partial class ChangeStore(
     NpgsqlDataSource dataSource, SchemaMigrator migrator, ChangesMetrics metrics, TimeProvider time, ILogger<ChangeStore> logger) : IRecordStore<FileEventBatch>
@@ -37,13 +39,12 @@ internal sealed partial class ChangeStore(
         var state = new FileStateTable.Builder();
         await using var command = dataSource.CreateCommand(
             """
-            SELECT path_bytes, entry_type, size, modified_at, mode, sha256 FROM file_state WHERE node_name = $1 AND mount_path = $2
+            SELECT path_bytes, entry_type, size, modified_at, mode, sha256 IS NOT NULL FROM file_state WHERE node_name = $1 AND mount_path = $2
              ORDER BY translate(path, '/', E'\x01') COLLATE "C"
             """);
         command.Parameters.AddWithValue(nodeName);
         command.Parameters.AddWithValue(mountPath);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var hash = new byte[32];
         var path = new byte[1024];
         while (await reader.ReadAsync(cancellationToken))
         {
@@ -53,12 +54,8 @@ internal sealed partial class ChangeStore(
                 Size = reader.GetInt64(2),
                 MtimeMicros = (reader.GetDateTime(3).Ticks - DateTime.UnixEpoch.Ticks) / 10,
                 Mode = reader.GetInt32(4),
+                Hashed = reader.GetBoolean(5),
             };
-            if (!reader.IsDBNull(5) && reader.GetBytes(5, 0, hash, 0, 32) == 32)
-            {
-                meta.Sha256 = Sha256Value.From(hash);
-                meta.Hashed = true;
-            }
 
             var length = (int)reader.GetBytes(0, 0, null, 0, 0);
             if (length > path.Length)
@@ -96,7 +93,8 @@ internal sealed partial class ChangeStore(
             }
         }
 
-        var contents = batch.Events.Where(e => e.Content is not null && e.Meta.Hashed)
+        var hashes = await StoredHashesAsync(connection, transaction, batch, cancellationToken);
+        var contents = batch.Events.Where(e => e.Content is not null && e.Meta.HashHeld)
             .DistinctBy(e => Convert.ToHexString(e.Meta.Sha256.ToArray())).ToList();
         if (contents.Count > 0)
         {
@@ -112,8 +110,8 @@ internal sealed partial class ChangeStore(
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        await BinaryCopy.WriteAsync(connection, "file_events", EventColumns, batch.Events, (importer, e) => WriteEvent(importer, batch, e), cancellationToken);
-        await WriteStateAsync(connection, transaction, batch, cancellationToken);
+        await BinaryCopy.WriteAsync(connection, "file_events", EventColumns, batch.Events, (importer, e) => WriteEvent(importer, batch, e, hashes), cancellationToken);
+        await WriteStateAsync(connection, transaction, batch, hashes, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
 
         var now = time.GetUtcNow();
@@ -125,8 +123,69 @@ internal sealed partial class ChangeStore(
         LogStored(logger, batch.Events.Count, batch.NodeName, (long)Stopwatch.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    private static void WriteEvent(NpgsqlBinaryImporter importer, FileEventBatch batch, FileEvent e)
+    /// <summary>The stored hashes the batch's events and state name (<see cref="FileEvent.HashFrom"/>), by path.</summary>
+    private static async Task<Dictionary<byte[], StoredHash>> StoredHashesAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, FileEventBatch batch, CancellationToken cancellationToken)
     {
+        var hashes = new Dictionary<byte[], StoredHash>(PathComparer.Instance);
+        var wanted = batch.Events.Select(e => e.HashFrom).Concat(batch.HashFrom.Values).OfType<byte[]>().Distinct(PathComparer.Instance).ToArray();
+        if (wanted.Length == 0)
+        {
+            return hashes;
+        }
+
+        await using var select = new NpgsqlCommand(
+            """
+            SELECT path_bytes, size, modified_at, sha256 FROM file_state
+             WHERE node_name = $1 AND mount_path = $2 AND path_bytes = ANY($3) AND sha256 IS NOT NULL
+            """, connection, transaction);
+        select.Parameters.AddWithValue(batch.NodeName);
+        select.Parameters.AddWithValue(batch.MountPath);
+        select.Parameters.AddWithValue(wanted);
+        await using var reader = await select.ExecuteReaderAsync(cancellationToken);
+        var hash = new byte[32];
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            if (reader.GetBytes(3, 0, hash, 0, 32) == 32)
+            {
+                var micros = (reader.GetDateTime(2).Ticks - DateTime.UnixEpoch.Ticks) / 10;
+                hashes[reader.GetFieldValue<byte[]>(0)] = new StoredHash(reader.GetInt64(1), micros, Sha256Value.From(hash));
+            }
+        }
+
+        return hashes;
+    }
+
+    /// <summary>
+    /// <paramref name="meta"/> with its hash, taken from the stored row <paramref name="from"/> when it does not hold it.
+    /// A row whose size or modification time differ is of another content (batches were lost in an outage): the entry is
+    /// then taken as not hashed rather than given a hash that may be wrong.
+    /// </summary>
+    private static FileMeta WithHash(FileMeta meta, byte[]? from, Dictionary<byte[], StoredHash> hashes)
+    {
+        if (!meta.Hashed || meta.HashHeld)
+        {
+            return meta;
+        }
+
+        if (from is not null && hashes.TryGetValue(from, out var row) && row.Size == meta.Size && row.MtimeMicros == meta.MtimeMicros)
+        {
+            meta.Sha256 = row.Sha256;
+            meta.HashHeld = true;
+        }
+        else
+        {
+            meta.Hashed = false;
+        }
+
+        return meta;
+    }
+
+    private readonly record struct StoredHash(long Size, long MtimeMicros, Sha256Value Sha256);
+
+    private static void WriteEvent(NpgsqlBinaryImporter importer, FileEventBatch batch, FileEvent e, Dictionary<byte[], StoredHash> hashes)
+    {
+        var meta = WithHash(e.Meta, e.HashFrom, hashes);
         importer.Write(e.Id, NpgsqlDbType.Uuid);
         importer.Write(batch.NodeName, NpgsqlDbType.Text);
         importer.Write(batch.MountPath, NpgsqlDbType.Text);
@@ -142,30 +201,31 @@ internal sealed partial class ChangeStore(
         }
 
         importer.Write(FileEvent.Name(e.Type), NpgsqlDbType.Text);
-        importer.Write(((char)e.Meta.Type).ToString(), NpgsqlDbType.Text);
+        importer.Write(((char)meta.Type).ToString(), NpgsqlDbType.Text);
         importer.Write(e.OccurredAt, NpgsqlDbType.TimestampTz);
-        importer.Write(e.Meta.Size, NpgsqlDbType.Bigint);
-        importer.Write(e.Meta.ModifiedUtc, NpgsqlDbType.TimestampTz);
-        importer.Write(e.Meta.Mode, NpgsqlDbType.Integer);
-        if (e.Meta.Hashed)
+        importer.Write(meta.Size, NpgsqlDbType.Bigint);
+        importer.Write(meta.ModifiedUtc, NpgsqlDbType.TimestampTz);
+        importer.Write(meta.Mode, NpgsqlDbType.Integer);
+        if (meta.HashHeld)
         {
-            importer.Write(e.Meta.Sha256.ToArray(), NpgsqlDbType.Bytea);
+            importer.Write(meta.Sha256.ToArray(), NpgsqlDbType.Bytea);
         }
         else
         {
             importer.WriteNull();
         }
 
-        if (e.Content is not null && e.Meta.Hashed)
+        if (e.Content is not null && meta.HashHeld)
         {
-            importer.Write(e.Meta.Sha256.ToArray(), NpgsqlDbType.Bytea);
+            importer.Write(meta.Sha256.ToArray(), NpgsqlDbType.Bytea);
         }
         else
         {
             importer.WriteNull();
         }
 
-        importer.Write((e.Flags & FileFlags.NotHashed) != 0, NpgsqlDbType.Boolean);
+        var notHashed = (e.Flags & FileFlags.NotHashed) != 0 || (!meta.Hashed && meta.Type == EntryType.File && e.Type != FileEventType.Delete);
+        importer.Write(notHashed, NpgsqlDbType.Boolean);
         importer.Write((e.Flags & FileFlags.Torn) != 0, NpgsqlDbType.Boolean);
         importer.Write((e.Flags & FileFlags.TooLargeForSnapshot) != 0, NpgsqlDbType.Boolean);
         importer.Write(e.Source == ChangeSource.Watch ? "watch" : "scan", NpgsqlDbType.Text);
@@ -187,7 +247,8 @@ internal sealed partial class ChangeStore(
     }
 
     /// <summary>The state the batch leaves behind: each path it touched ends either gone or as its last event left it.</summary>
-    private static async Task WriteStateAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, FileEventBatch batch, CancellationToken cancellationToken)
+    private static async Task WriteStateAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, FileEventBatch batch,
+        Dictionary<byte[], StoredHash> hashes, CancellationToken cancellationToken)
     {
         var gone = batch.State.Where(s => s.Value is null).Select(s => s.Key).ToArray();
         if (gone.Length > 0)
@@ -200,7 +261,8 @@ internal sealed partial class ChangeStore(
             await delete.ExecuteNonQueryAsync(cancellationToken);
         }
 
-        var present = batch.State.Where(s => s.Value is not null).ToList();
+        var present = batch.State.Where(s => s.Value is not null)
+            .Select(s => KeyValuePair.Create(s.Key, WithHash(s.Value!.Value, batch.HashFrom.GetValueOrDefault(s.Key), hashes))).ToList();
         if (present.Count == 0)
         {
             return;
@@ -226,11 +288,11 @@ internal sealed partial class ChangeStore(
         upsert.Parameters.AddWithValue(batch.MountPath);
         upsert.Parameters.AddWithValue(present.Select(s => s.Key).ToArray());
         upsert.Parameters.AddWithValue(present.Select(s => PathText.ToText(s.Key)).ToArray());
-        upsert.Parameters.AddWithValue(present.Select(s => ((char)s.Value!.Value.Type).ToString()).ToArray());
-        upsert.Parameters.AddWithValue(present.Select(s => s.Value!.Value.Size).ToArray());
-        upsert.Parameters.AddWithValue(present.Select(s => s.Value!.Value.ModifiedUtc).ToArray());
-        upsert.Parameters.AddWithValue(present.Select(s => s.Value!.Value.Mode).ToArray());
-        upsert.Parameters.Add(new NpgsqlParameter { Value = present.Select(s => s.Value!.Value.Hashed ? s.Value.Value.Sha256.ToArray() : null).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+        upsert.Parameters.AddWithValue(present.Select(s => ((char)s.Value.Type).ToString()).ToArray());
+        upsert.Parameters.AddWithValue(present.Select(s => s.Value.Size).ToArray());
+        upsert.Parameters.AddWithValue(present.Select(s => s.Value.ModifiedUtc).ToArray());
+        upsert.Parameters.AddWithValue(present.Select(s => s.Value.Mode).ToArray());
+        upsert.Parameters.Add(new NpgsqlParameter { Value = present.Select(s => s.Value.HashHeld ? s.Value.Sha256.ToArray() : null).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
         upsert.Parameters.AddWithValue(present.Select(s => lastEvent.TryGetValue(s.Key, out var id) ? id : batch.Id).ToArray());
         upsert.Parameters.AddWithValue(batch.Events[^1].OccurredAt);
         await upsert.ExecuteNonQueryAsync(cancellationToken);

@@ -22,7 +22,9 @@ internal enum ChangeSource
 
 /// <summary>
 /// One change of one path. <see cref="Meta"/> is the entry after the change (before it, for a delete).
-/// <see cref="Content"/> is the file's content when a snapshot of it is kept (stored once per SHA-256).
+/// <see cref="Content"/> is the file's content when a snapshot of it is kept (stored once per SHA-256). An event of a
+/// hashed file whose hash <see cref="Meta"/> does not hold (a rename, a delete, a change of mode) has
+/// <see cref="HashFrom"/>: the path whose stored row has it.
 /// </summary>
 internal sealed record FileEvent(
     Guid Id,
@@ -36,6 +38,8 @@ internal sealed record FileEvent(
     byte[]? Content,
     long ObservedTimestamp)
 {
+    public byte[]? HashFrom { get; init; }
+
     public static string Name(FileEventType type) => type switch
     {
         FileEventType.Create => "create",
@@ -46,7 +50,7 @@ internal sealed record FileEvent(
     };
 
     /// <summary>What it holds in memory: the record (about 150 bytes), its path arrays and its content.</summary>
-    public long ApproximateBytes => 150 + 2 * 32 + Path.Length + (OldPath?.Length ?? 0) + (Content is null ? 0 : 32 + Content.Length);
+    public long ApproximateBytes => 150 + 3 * 32 + Path.Length + (OldPath?.Length ?? 0) + (HashFrom?.Length ?? 0) + (Content is null ? 0 : 32 + Content.Length);
 }
 
 [Flags]
@@ -64,8 +68,10 @@ internal enum FileFlags
 /// <summary>
 /// Events of one node in the order they were seen, with the state they leave behind (per path: its entry, or null
 /// when it is gone), stored in one transaction. Its id is its first event's, so storing it twice stores it once.
+/// <see cref="HashFrom"/> says, for entries of its state whose hash is not held, the path of the stored row that has it.
 /// </summary>
-internal sealed class FileEventBatch(string nodeName, string mountPath, List<FileEvent> events, Dictionary<byte[], FileMeta?> state)
+internal sealed class FileEventBatch(string nodeName, string mountPath, List<FileEvent> events, Dictionary<byte[], FileMeta?> state,
+    Dictionary<byte[], byte[]>? hashFrom = null)
 {
     public string NodeName => nodeName;
 
@@ -75,10 +81,13 @@ internal sealed class FileEventBatch(string nodeName, string mountPath, List<Fil
 
     public Dictionary<byte[], FileMeta?> State => state;
 
+    public IReadOnlyDictionary<byte[], byte[]> HashFrom { get; } = hashFrom ?? new Dictionary<byte[], byte[]>(PathComparer.Instance);
+
     public Guid Id => events[0].Id;
 
     /// <summary>Its events, and per path of its state an entry of the dictionary (with the path, about 130 bytes).</summary>
-    public long ApproximateBytes { get; } = events.Sum(e => e.ApproximateBytes) + state.Keys.Sum(k => 130L + k.Length);
+    public long ApproximateBytes { get; } = events.Sum(e => e.ApproximateBytes) + state.Keys.Sum(k => 130L + k.Length)
+        + (hashFrom?.Sum(h => 60L + h.Value.Length) ?? 0);
 }
 
 /// <summary>File events in the delivery pipeline: the spool's weight bound counts the memory they hold (<c>Agent:Changes:SpoolMaxBytes</c>).</summary>

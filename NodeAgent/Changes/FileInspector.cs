@@ -110,6 +110,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
 
                     result.Sha256 = Sha256Value.From(_hash.GetHashAndReset());
                     result.Hashed = true;
+                    result.HashHeld = true;
                     if (snapshotWanted && !keep)
                     {
                         flags |= FileFlags.TooLargeForSnapshot;

@@ -13,8 +13,16 @@ internal struct FileMeta
     public long Size;
     /// <summary>Modification time in microseconds since the epoch: what PostgreSQL keeps, so a state read back compares equal.</summary>
     public long MtimeMicros;
+    /// <summary>The content's SHA-256, when <see cref="HashHeld"/>.</summary>
     public Sha256Value Sha256;
+    /// <summary>The file has a SHA-256 (stored in its row of <c>file_state</c>).</summary>
     public bool Hashed;
+    /// <summary>
+    /// <see cref="Sha256"/> holds the hash: the file was just read, or its state is a recent change. The packed state
+    /// does not keep hashes (32 bytes of its about 60 a path); an event that needs one of those takes it from the stored
+    /// row when it is stored (see <c>ChangeStore</c>).
+    /// </summary>
+    public bool HashHeld;
 
     public readonly bool SameAs(in FileMeta other) =>
         Type == other.Type && Mode == other.Mode && SameContentMarkers(other);
@@ -68,7 +76,7 @@ internal sealed class PathComparer : IEqualityComparer<byte[]>, IAlternateEquali
 /// The current state of every path under the monitored directory (relative path bytes to <see cref="FileMeta"/>), as
 /// stored in <c>file_state</c>: loaded from it at start, and changed only together with the events that change it.
 /// Most of it is a run sorted in <see cref="TreeOrder"/> and packed (<see cref="StateRun"/>: tens of bytes a path,
-/// the SHA-256 the largest part); changes since go to a small overlay (a removal as null), merged into a new run
+/// no SHA-256: that stays in <c>file_state</c>); changes since go to a small overlay (a removal as null), merged into a new run
 /// once it has grown, and before the state is compared with a scan, which is then one pass over both in step.
 /// </summary>
 internal sealed class FileStateTable
@@ -318,7 +326,7 @@ internal sealed class FileStateTable
 /// <summary>
 /// Paths with their state, sorted in <see cref="TreeOrder"/> and packed: each path front-coded against the one before,
 /// then its type, mode and whether it is hashed, its size and modification time (as a difference) as variable-length
-/// numbers, and its SHA-256 when it has one. Every sixteenth record is written in full, so a path is found by a binary
+/// numbers. The SHA-256 is not kept (it is in the stored row). Every sixteenth record is written in full, so a path is found by a binary
 /// search over those and a short read forward.
 /// </summary>
 internal sealed class StateRun
@@ -417,7 +425,7 @@ internal sealed class StateRun
                 _previousMicros = 0;
             }
 
-            var record = _buffer.Reserve(Packing.MaxPathBytes(path.Length) + 1 + 3 * Packing.MaxVarint + 32);
+            var record = _buffer.Reserve(Packing.MaxPathBytes(path.Length) + 1 + 3 * Packing.MaxVarint);
             if (restart)
             {
                 _restarts.Add(_buffer.Position);
@@ -428,12 +436,6 @@ internal sealed class StateRun
             used += Packing.WriteVarint(record[used..], ((ulong)(uint)meta.Mode << 1) | (meta.Hashed ? 1u : 0u));
             used += Packing.WriteVarint(record[used..], (ulong)meta.Size);
             used += Packing.WriteVarint(record[used..], Packing.ZigZag(meta.MtimeMicros - _previousMicros));
-            if (meta.Hashed)
-            {
-                ((ReadOnlySpan<byte>)meta.Sha256).CopyTo(record[used..]);
-                used += 32;
-            }
-
             _buffer.Commit(used);
             _previousMicros = meta.MtimeMicros;
             _count++;
@@ -498,12 +500,6 @@ internal sealed class StateRun
             meta.Size = (long)Packing.ReadVarint(record, ref offset);
             _micros += Packing.UnZigZag(Packing.ReadVarint(record, ref offset));
             meta.MtimeMicros = _micros;
-            if (meta.Hashed)
-            {
-                meta.Sha256 = Sha256Value.From(record.Slice(offset, 32));
-                offset += 32;
-            }
-
             Meta = meta;
             _position = BlockBuffer.Advance(_position, offset);
             _index++;
