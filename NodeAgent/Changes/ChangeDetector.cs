@@ -324,10 +324,10 @@ internal sealed partial class ChangeDetector : IDisposable
     /// waiting on (and none a scan found). The due
     /// paths are taken in byte order (a new directory's event comes before its files'), from a queue kept across calls
     /// so that a million paths found by a first scan are sorted once, not once per call. <paramref name="maxBytes"/>
-    /// bounds the memory the waiting events hold (snapshot contents included). What scans found is looked at only
-    /// <paramref name="withFound"/>.
+    /// bounds the memory the waiting events hold (snapshot contents included). What scans found is looked at only while
+    /// they hold less than <paramref name="foundMaxBytes"/> (0: not at all).
     /// </summary>
-    public void ResolveDue(int maxEvents = int.MaxValue, long maxBytes = long.MaxValue, bool all = false, bool withFound = true)
+    public void ResolveDue(int maxEvents = int.MaxValue, long maxBytes = long.MaxValue, bool all = false, long foundMaxBytes = long.MaxValue)
     {
         if (_pending.Count == 0 && _found is null)
         {
@@ -372,13 +372,13 @@ internal sealed partial class ChangeDetector : IDisposable
 
         // Then what scans found, in tree order; a path the watch is also waiting on is left to the watch. Not at the
         // last call (all): a first scan's backlog may be a million files, and the next start's scan finds it again.
-        if (all || !withFound)
+        if (all)
         {
             return;
         }
 
         var pendingBySpan = _pending.GetAlternateLookup<ReadOnlySpan<byte>>();
-        while (_found is not null && _events.Count < maxEvents && _eventBytes < maxBytes)
+        while (_found is not null && _events.Count < maxEvents && _eventBytes < Math.Min(maxBytes, foundMaxBytes))
         {
             if (!_found.MoveNext())
             {

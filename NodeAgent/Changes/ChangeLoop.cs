@@ -45,6 +45,13 @@ internal sealed partial class ChangeLoop : BackgroundService
     private const int BatchMaxEvents = 500;
     /// <summary>Batches in the spool (the one being stored among them) while more of what a scan found is looked at.</summary>
     private const int FoundBatchesAhead = 1;
+    /// <summary>
+    /// Bytes of events (snapshot contents included) that what a scan found may add to a batch. A first start keeps the
+    /// content of every source file it finds; a quarter of the spool per batch (4 MiB) put several MiB of contents in
+    /// flight at once, each living just long enough to reach the GC's oldest generation: at 200,000 files the peak was
+    /// 65 MiB, with 1 MiB batches 63 (and the baseline 15 % slower).
+    /// </summary>
+    private const long FoundBatchMaxBytes = 1L << 20;
 
     private readonly AgentSettings _agent;
     private readonly ChangeDetector _detector;
@@ -142,10 +149,11 @@ internal sealed partial class ChangeLoop : BackgroundService
                 // Back-pressure: while the database lags, changed paths wait here (folding further changes of the same
                 // path) rather than as events in the spool, so an outage costs memory per path, not per change. What a
                 // scan found (a first start's whole tree) is looked at only as fast as it is stored: while at most one
-                // batch waits besides the one being stored, so that it never fills the spool.
+                // batch waits besides the one being stored, so that it never fills the spool, and into batches of a MiB.
                 if (_spool.Weight < _spool.Limits.MaxWeight / 2 && _spool.Count < _spool.Limits.Capacity / 2)
                 {
-                    _detector.ResolveDue(BatchMaxEvents, _spool.Limits.MaxWeight / 4, withFound: _spool.Count <= FoundBatchesAhead);
+                    _detector.ResolveDue(BatchMaxEvents, _spool.Limits.MaxWeight / 4,
+                        foundMaxBytes: _spool.Count <= FoundBatchesAhead ? Math.Min(FoundBatchMaxBytes, _spool.Limits.MaxWeight / 4) : 0);
                 }
 
                 // Group commit: a batch goes to the spool when nothing is being stored, else it grows (to its bounds)
