@@ -42,6 +42,32 @@ public sealed class ContentTests : IDisposable
     }
 
     [Fact]
+    public async Task A_first_start_keeps_the_exact_content_of_every_source_file_across_many_batches()
+    {
+        // About 3 MiB of sources (what a scan finds goes into batches of 1 MiB, each stored before its contents' room
+        // is used again), a few of them too large to share room with others.
+        var expected = new Dictionary<string, byte[]>();
+        for (var i = 0; i < 400; i++)
+        {
+            var size = i % 50 == 0 ? 40_000 + i : 3_000 + i * 17 % 5_000;
+            var content = System.Text.Encoding.ASCII.GetBytes(string.Concat(Enumerable.Range(0, size / 12 + 1).Select(k => $"/* {i:000} {k:0000}*/")))[..size];
+            var path = $"s{i % 20:00}/hw{i / 20:00}.c";
+            _tree.File(path, System.Text.Encoding.ASCII.GetString(content));
+            expected[path] = content;
+        }
+
+        await using var watched = await WatchedTree.StartAsync(_tree);
+        await watched.WaitUntilStoredStateEqualsDiskAsync();
+
+        var stored = (await watched.Database.RowsAsync("SELECT path, content FROM file_versions"))
+            .ToDictionary(r => (string)r[0]!, r => (byte[])r[1]!);
+        Assert.Equal(expected.Keys.Order(), stored.Keys.Order());
+        Assert.All(expected, e => Assert.True(e.Value.AsSpan().SequenceEqual(stored[e.Key]), $"{e.Key}: stored content differs"));
+        Assert.True(await watched.MetricAsync("nodemonitor_changes_store_duration_seconds_count") >= 3, "stored in at least three batches");
+        Assert.Equal([[0L]], await watched.Database.RowsAsync("SELECT count(*) FROM file_contents WHERE sha256 <> sha256(content)"));
+    }
+
+    [Fact]
     public async Task Large_or_unlisted_files_get_their_event_and_hash_but_no_snapshot()
     {
         await using var watched = await WatchedTree.StartAsync(_tree,

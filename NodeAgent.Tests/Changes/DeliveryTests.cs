@@ -33,6 +33,9 @@ public sealed class DeliveryTests : IDisposable
         Assert.All(events.GroupBy(e => (e.Type, e.Path)), g => Assert.Single(g));
         Assert.Equal(50, events.Count(e => e.Type == "create" && e.Path.StartsWith("during/", StringComparison.Ordinal) && e.Source == "watch"));
         Assert.Single(events, e => e.Type == "modify" && e.Path == "before.c");
+        // The contents kept while it waited are the ones stored when it returned (each is the content of its hash).
+        Assert.Equal([[51L, 0L]], await watched.Database.RowsAsync(
+            "SELECT count(*), count(*) FILTER (WHERE sha256 <> sha256(content)) FROM file_contents"));
     }
 
     [Fact]

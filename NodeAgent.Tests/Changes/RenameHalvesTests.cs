@@ -1,12 +1,8 @@
-using System.Diagnostics.Metrics;
 using System.Buffers.Binary;
 using System.Text;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Time.Testing;
 using NodeAgent.Changes;
-using NodeAgent.Shared.Telemetry;
 using NodeAgent.Shared.Tree;
 using NodeAgent.Tests.Infrastructure;
 
@@ -18,44 +14,37 @@ namespace NodeAgent.Tests.Changes;
 /// </summary>
 public sealed class RenameHalvesTests : IDisposable
 {
-    private readonly TempTree _tree = new();
-    private readonly ServiceProvider _services = new ServiceCollection().AddMetrics().BuildServiceProvider();
-    private readonly AgentDiagnostics _diagnostics;
-    private readonly FakeTimeProvider _time = new();
-    private readonly ChangeDetector _detector;
+    private readonly DetectorOnTree _on = new();
     private readonly byte[] _buffer = new byte[64 * 1024];
 
     public RenameHalvesTests()
     {
-        _tree.File("a/x/1.c", "1");
-        _tree.File("a/x/y/2.c", "2");
-        _tree.Dir("b");
-        _diagnostics = new AgentDiagnostics(_services.GetRequiredService<IMeterFactory>());
-        _detector = new ChangeDetector(ChangesSettings.Load(new ConfigurationBuilder().Build()), "node", _tree.Root, new ChangesMetrics(_diagnostics),
-            _time, NullLogger.Instance);
-        _detector.Start(new FileStateTable());
-        _detector.Reconcile(new TreeScanner(NullLogger<TreeScanner>.Instance).Scan(_tree.Root, CancellationToken.None).Snapshot);
-        _detector.ResolveDue();
-        Assert.Equal(6, _detector.TakeBatch()!.Events.Count);
+        Tree.File("a/x/1.c", "1");
+        Tree.File("a/x/y/2.c", "2");
+        Tree.Dir("b");
+        Detector.Start(new FileStateTable());
+        Detector.Reconcile(new TreeScanner(NullLogger<TreeScanner>.Instance).Scan(Tree.Root, CancellationToken.None).Snapshot);
+        Detector.ResolveDue();
+        Assert.Equal(6, Detector.TakeBatch()!.Events.Count);
     }
 
-    public void Dispose()
-    {
-        _detector.Dispose();
-        _diagnostics.Dispose();
-        _services.Dispose();
-        _tree.Dispose();
-    }
+    private TempTree Tree => _on.Tree;
+
+    private FakeTimeProvider Clock => _on.Time;
+
+    private ChangeDetector Detector => _on.Detector;
+
+    public void Dispose() => _on.Dispose();
 
     [Fact]
     public void Second_half_read_within_the_pairing_timeout_makes_one_rename()
     {
         var (first, second) = RenameReadInTwo("mv a/x b/x");
 
-        _detector.OnEvents(first);
-        _time.Advance(TimeSpan.FromMilliseconds(20));
+        Detector.OnEvents(first);
+        Clock.Advance(TimeSpan.FromMilliseconds(20));
         ReadNothing();
-        _detector.OnEvents(second);
+        Detector.OnEvents(second);
 
         Assert.Equal(["rename b/x a/x"], Recorded());
     }
@@ -65,10 +54,10 @@ public sealed class RenameHalvesTests : IDisposable
     {
         var (first, second) = RenameReadInTwo("mv a/x b/x");
 
-        _detector.OnEvents(first);
+        Detector.OnEvents(first);
         // No read began meanwhile: the second half may be waiting in the kernel's queue.
-        _time.Advance(TimeSpan.FromSeconds(5));
-        _detector.OnEvents(second);
+        Clock.Advance(TimeSpan.FromSeconds(5));
+        Detector.OnEvents(second);
 
         Assert.Equal(["rename b/x a/x"], Recorded());
     }
@@ -78,8 +67,8 @@ public sealed class RenameHalvesTests : IDisposable
     {
         var (first, _) = RenameReadInTwo("mv a/x b/x");
 
-        _detector.OnEvents(first);
-        _time.Advance(TimeSpan.FromMilliseconds(60));
+        Detector.OnEvents(first);
+        Clock.Advance(TimeSpan.FromMilliseconds(60));
         ReadNothing();
 
         Assert.Equal(["delete a/x/y/2.c", "delete a/x/y", "delete a/x/1.c", "delete a/x"], Recorded().Where(e => e.StartsWith("delete", StringComparison.Ordinal)));
@@ -88,8 +77,8 @@ public sealed class RenameHalvesTests : IDisposable
     /// <summary>Runs <paramref name="script"/> and reads its events, split after the first half of its rename.</summary>
     private (byte[] First, byte[] Second) RenameReadInTwo(string script)
     {
-        _tree.Shell(script);
-        var read = _detector.Read(_buffer, 1000);
+        Tree.Shell(script);
+        var read = Detector.Read(_buffer, 1000);
         for (var offset = 0; offset < read;)
         {
             var mask = BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(offset + 4));
@@ -105,15 +94,15 @@ public sealed class RenameHalvesTests : IDisposable
 
     private void ReadNothing()
     {
-        Assert.Equal(0, _detector.Read(_buffer, 0));
-        _detector.OnEvents([]);
+        Assert.Equal(0, Detector.Read(_buffer, 0));
+        Detector.OnEvents([]);
     }
 
     /// <summary>What the detector records of what it was given: type, path and old path.</summary>
     private List<string> Recorded()
     {
-        _detector.ResolveDue(all: true);
-        return _detector.TakeBatch()?.Events.Select(e => $"{e.Type.ToString().ToLowerInvariant()} {Encoding.UTF8.GetString(e.Path)}"
+        Detector.ResolveDue(all: true);
+        return Detector.TakeBatch()?.Events.Select(e => $"{e.Type.ToString().ToLowerInvariant()} {Encoding.UTF8.GetString(e.Path)}"
             + (e.OldPath is null ? "" : $" {Encoding.UTF8.GetString(e.OldPath)}")).ToList() ?? [];
     }
 }
