@@ -44,8 +44,7 @@ public sealed class ContentTests : IDisposable
     [Fact]
     public async Task A_first_start_keeps_the_exact_content_of_every_source_file_across_many_batches()
     {
-        // About 3 MiB of sources (what a scan finds goes into batches of 1 MiB, each stored before its contents' room
-        // is used again), a few of them too large to share room with others.
+        // About 3 MiB of sources (what a scan finds goes into batches of 1 MiB), a few of them of 40 KB.
         var expected = new Dictionary<string, byte[]>();
         for (var i = 0; i < 400; i++)
         {

@@ -262,7 +262,7 @@ public sealed class AgentRolePrivilegeTests : IAsyncLifetime
             meta.HashHeld = true;
         }
 
-        var e = new FileEvent(Guid.CreateVersion7(), type, path, null, At, meta, ChangeSource.Watch, FileFlags.None, content is null ? (ReadOnlyMemory<byte>?)null : content, 0);
+        var e = new FileEvent(Guid.CreateVersion7(), type, path, null, At, meta, ChangeSource.Watch, FileFlags.None, content, 0);
         var state = new Dictionary<byte[], FileMeta?>(PathComparer.Instance) { [path] = type == FileEventType.Delete ? null : meta };
         return new FileEventBatch(Node, "/mnt/node-data", [e], state);
     }

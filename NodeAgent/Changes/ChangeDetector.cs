@@ -55,8 +55,6 @@ internal sealed partial class ChangeDetector : IDisposable
     // For the paths of _changes whose hash is not held (an entry moved, or its mode changed): the path whose stored row
     // has it, as stored before this batch (the entry's path then).
     private Dictionary<byte[], byte[]> _hashFrom = new(PathComparer.Instance);
-    private readonly ContentBlocks _blocks = new();
-    private ContentBlocks.Batch _contents;
     private Inotify? _inotify;
     private long _readStarted;
     private bool _rescanWanted;
@@ -75,7 +73,6 @@ internal sealed partial class ChangeDetector : IDisposable
         _logger = logger;
         _inspector = new FileInspector(settings);
         _ids = new EventIds(time);
-        _contents = _blocks.Open();
     }
 
     public int Watches => _watchPaths.Count;
@@ -495,8 +492,7 @@ internal sealed partial class ChangeDetector : IDisposable
     {
         _state.Set(path, inspection.Meta);
         Changed(path, inspection.Meta, hashFrom);
-        var content = inspection.Content is { } kept ? _contents.Add(kept.Span) : (ReadOnlyMemory<byte>?)null;
-        Emit(type, path, null, inspection.Meta, pending.Source, inspection.Flags, content, pending.ObservedAt, pending.Last, hashFrom);
+        Emit(type, path, null, inspection.Meta, pending.Source, inspection.Flags, inspection.Content, pending.ObservedAt, pending.Last, hashFrom);
     }
 
     /// <summary>What the batch leaves at <paramref name="path"/>: <paramref name="meta"/>, or nothing (null).</summary>
@@ -567,7 +563,7 @@ internal sealed partial class ChangeDetector : IDisposable
         Emit(FileEventType.Delete, path, null, old, pending.Source, FileFlags.None, null, pending.ObservedAt, pending.Last, oldHashFrom);
     }
 
-    private void Emit(FileEventType type, byte[] path, byte[]? oldPath, FileMeta meta, ChangeSource source, FileFlags flags, ReadOnlyMemory<byte>? content,
+    private void Emit(FileEventType type, byte[] path, byte[]? oldPath, FileMeta meta, ChangeSource source, FileFlags flags, byte[]? content,
         DateTimeOffset occurredAt, long observedTimestamp, byte[]? hashFrom = null)
     {
         if (!meta.Hashed && meta.Type == EntryType.File && type != FileEventType.Delete)
@@ -685,8 +681,7 @@ internal sealed partial class ChangeDetector : IDisposable
             return null;
         }
 
-        var batch = new FileEventBatch(_nodeName, _mountPath, _events, _changes, _hashFrom, _contents);
-        _contents = _blocks.Open();
+        var batch = new FileEventBatch(_nodeName, _mountPath, _events, _changes, _hashFrom);
         _events = [];
         _eventBytes = 0;
         _changes = new Dictionary<byte[], FileMeta?>(PathComparer.Instance);

@@ -70,12 +70,8 @@ internal sealed partial class ChangeStore(
         return state.Build();
     }
 
-    public async Task StoreAsync(FileEventBatch batch, CancellationToken cancellationToken)
-    {
-        await migrator.StoreAsync(() => StoreOnceAsync(batch, cancellationToken), cancellationToken);
-        // Stored, so never stored again: the blocks its contents are in hold later batches' from now on.
-        batch.ContentsStored();
-    }
+    public Task StoreAsync(FileEventBatch batch, CancellationToken cancellationToken) =>
+        migrator.StoreAsync(() => StoreOnceAsync(batch, cancellationToken), cancellationToken);
 
     private async Task StoreOnceAsync(FileEventBatch batch, CancellationToken cancellationToken)
     {
@@ -109,8 +105,8 @@ internal sealed partial class ChangeStore(
                 ON CONFLICT (sha256) DO NOTHING
                 """, connection, transaction);
             insert.Parameters.AddWithValue(contents.Select(e => e.Meta.Sha256.ToArray()).ToArray());
-            insert.Parameters.AddWithValue(contents.Select(e => (long)e.Content!.Value.Length).ToArray());
-            insert.Parameters.Add(new NpgsqlParameter { Value = contents.Select(e => e.Content!.Value).ToArray(), NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea });
+            insert.Parameters.AddWithValue(contents.Select(e => (long)e.Content!.Length).ToArray());
+            insert.Parameters.AddWithValue(contents.Select(e => e.Content!).ToArray());
             await insert.ExecuteNonQueryAsync(cancellationToken);
         }
 

@@ -35,7 +35,7 @@ internal sealed record FileEvent(
     FileMeta Meta,
     ChangeSource Source,
     FileFlags Flags,
-    ReadOnlyMemory<byte>? Content,
+    byte[]? Content,
     long ObservedTimestamp)
 {
     public byte[]? HashFrom { get; init; }
@@ -50,7 +50,7 @@ internal sealed record FileEvent(
     };
 
     /// <summary>What it holds in memory: the record (about 150 bytes), its path arrays and its content.</summary>
-    public long ApproximateBytes => 150 + 3 * 32 + Path.Length + (OldPath?.Length ?? 0) + (HashFrom?.Length ?? 0) + (Content is { } content ? 32 + content.Length : 0);
+    public long ApproximateBytes => 150 + 3 * 32 + Path.Length + (OldPath?.Length ?? 0) + (HashFrom?.Length ?? 0) + (Content is null ? 0 : 32 + Content.Length);
 }
 
 [Flags]
@@ -69,10 +69,9 @@ internal enum FileFlags
 /// Events of one node in the order they were seen, with the state they leave behind (per path: its entry, or null
 /// when it is gone), stored in one transaction. Its id is its first event's, so storing it twice stores it once.
 /// <see cref="HashFrom"/> says, for entries of its state whose hash is not held, the path of the stored row that has it.
-/// Its events' contents may sit in blocks that later batches use once it is stored (<see cref="ContentsStored"/>).
 /// </summary>
 internal sealed class FileEventBatch(string nodeName, string mountPath, List<FileEvent> events, Dictionary<byte[], FileMeta?> state,
-    Dictionary<byte[], byte[]>? hashFrom = null, ContentBlocks.Batch? contents = null)
+    Dictionary<byte[], byte[]>? hashFrom = null)
 {
     public string NodeName => nodeName;
 
@@ -85,9 +84,6 @@ internal sealed class FileEventBatch(string nodeName, string mountPath, List<Fil
     public IReadOnlyDictionary<byte[], byte[]> HashFrom { get; } = hashFrom ?? new Dictionary<byte[], byte[]>(PathComparer.Instance);
 
     public Guid Id => events[0].Id;
-
-    /// <summary>The batch is stored: its events' contents may no longer be read.</summary>
-    public void ContentsStored() => contents?.Release();
 
     /// <summary>Its events, and per path of its state an entry of the dictionary (with the path, about 130 bytes).</summary>
     public long ApproximateBytes { get; } = events.Sum(e => e.ApproximateBytes) + state.Keys.Sum(k => 130L + k.Length)

@@ -24,7 +24,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly byte[] _buffer = new byte[128 * 1024];
 
-    /// <summary>The content being kept, reused from file to file (the batch takes a copy into its blocks).</summary>
+    /// <summary>The content being kept, reused from file to file (only the kept copy is allocated per file).</summary>
     private ArrayBufferWriter<byte>? _kept;
     private int _rootFd = -1;
 
@@ -134,7 +134,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
     /// read the <paramref name="expected"/> size it stops without the read that would find the end: a file that grew
     /// meanwhile has another size or modification time afterwards, which the caller compares, and is read again.
     /// </summary>
-    private long ReadAll(int fd, bool keep, long expected, out ReadOnlyMemory<byte>? content)
+    private long ReadAll(int fd, bool keep, long expected, out byte[]? content)
     {
         var kept = keep ? _kept ??= new ArrayBufferWriter<byte>((int)Math.Min(settings.SnapshotMaxBytes + 1, 64 * 1024)) : null;
         kept?.ResetWrittenCount();
@@ -177,7 +177,7 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
             }
         }
 
-        content = kept is not null && total <= settings.SnapshotMaxBytes ? kept.WrittenMemory : null;
+        content = kept is not null && total <= settings.SnapshotMaxBytes ? kept.WrittenSpan.ToArray() : null;
         return total;
     }
 
@@ -221,9 +221,6 @@ internal sealed unsafe class FileInspector(ChangesSettings settings) : IDisposab
         Unreadable,
     }
 
-    /// <summary>
-    /// A file as read: its entry (with its hash when it has one), what the reading met, and its content when a snapshot is
-    /// kept (in the inspector's own buffer: valid until the next inspection).
-    /// </summary>
-    internal readonly record struct Inspection(FileMeta Meta, FileFlags Flags, ReadOnlyMemory<byte>? Content);
+    /// <summary>A file as read: its entry (with its hash when it has one), what the reading met, and its content when a snapshot is kept.</summary>
+    internal readonly record struct Inspection(FileMeta Meta, FileFlags Flags, byte[]? Content);
 }
