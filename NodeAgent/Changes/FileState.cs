@@ -282,10 +282,13 @@ internal sealed class FileStateTable
         }
     }
 
-    /// <summary>Merges once the overlay holds an eighth of the run (at least 4,096 changes, at most 65,536): the cost of merging is spread thin, and the overlay stays small.</summary>
+    /// <summary>
+    /// Merges once the overlay holds a sixteenth of the run (at least 4,096 changes, at most 16,384): the cost of merging
+    /// is spread thin, and the overlay (about 150 bytes a change, against about 20 a path in the run) stays small.
+    /// </summary>
     private void CompactWhenLarge()
     {
-        if (_overlay.Count >= Math.Max(4096, Math.Min(65536, _run.Count / 8)))
+        if (_overlay.Count >= Math.Max(4096, Math.Min(16384, _run.Count / 16)))
         {
             Compact();
         }
