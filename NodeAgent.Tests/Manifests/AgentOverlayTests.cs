@@ -322,7 +322,7 @@ public sealed partial class AgentOverlayTests(ManifestsFixture fixture)
         Assert.True(memoryLimit >= MeasuredUnderHeapLimit * 1.25m, $"under its derived heap limit the agent peaked at {MeasuredUnderHeapLimitMiB} MiB, too close to the {memoryLimit / MiB} MiB limit");
     }
 
-    /// <summary>bench/memory.sh 1000000 (NativeAOT): peak RSS with no heap limit (the highest of the runs: 147; 145, 144, 146 with the state's hashes in memory).</summary>
+    /// <summary>bench/memory.sh 1000000 (NativeAOT): peak RSS with no heap limit (the highest of three runs: 147, 143, 144; 145, 144, 146 with the state's hashes in memory).</summary>
     private const decimal MeasuredWorstCaseMiB = 147;
 
     /// <summary>The GC heap limit that run used (HEAP_LIMIT), and the peak RSS under it.</summary>

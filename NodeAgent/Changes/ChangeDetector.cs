@@ -511,8 +511,8 @@ internal sealed partial class ChangeDetector : IDisposable
 
     /// <summary>
     /// Where the hash of the state <paramref name="meta"/> read at <paramref name="path"/> is, when the state does not hold
-    /// it: the path of its stored row (null when it is held, or there is none). A change earlier in this batch may hold
-    /// it (taken into <paramref name="meta"/>), or have moved the entry here from another path.
+    /// it: the path of its stored row (null when it is held, or there is none). A change earlier in this batch of the
+    /// same size and time may hold it (taken into <paramref name="meta"/>), or have moved the entry here from another path.
     /// </summary>
     private byte[]? HashSource(byte[] path, ref FileMeta meta)
     {
@@ -521,7 +521,8 @@ internal sealed partial class ChangeDetector : IDisposable
             return null;
         }
 
-        if (_changes.TryGetValue(path, out var changed) && changed is { HashHeld: true } held)
+        if (_changes.TryGetValue(path, out var changed) && changed is { HashHeld: true } held
+            && held.Size == meta.Size && held.MtimeMicros == meta.MtimeMicros)
         {
             meta.Sha256 = held.Sha256;
             meta.HashHeld = true;
