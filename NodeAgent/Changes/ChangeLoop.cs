@@ -153,7 +153,7 @@ internal sealed partial class ChangeLoop : BackgroundService
                 if (_spool.Weight < _spool.Limits.MaxWeight / 2 && _spool.Count < _spool.Limits.Capacity / 2)
                 {
                     _detector.ResolveDue(BatchMaxEvents, _spool.Limits.MaxWeight / 4,
-                        foundMaxBytes: _spool.Count <= FoundBatchesAhead ? Math.Min(FoundBatchMaxBytes, _spool.Limits.MaxWeight / 4) : 0);
+                        foundMaxBytes: _spool.Count <= FoundBatchesAhead ? FoundBatchMaxBytes : 0);
                 }
 
                 // Group commit: a batch goes to the spool when nothing is being stored, else it grows (to its bounds)

@@ -75,8 +75,8 @@ internal sealed class PathComparer : IEqualityComparer<byte[]>, IAlternateEquali
 /// <summary>
 /// The current state of every path under the monitored directory (relative path bytes to <see cref="FileMeta"/>), as
 /// stored in <c>file_state</c>: loaded from it at start, and changed only together with the events that change it.
-/// Most of it is a run sorted in <see cref="TreeOrder"/> and packed (<see cref="StateRun"/>: tens of bytes a path,
-/// no SHA-256: that stays in <c>file_state</c>); changes since go to a small overlay (a removal as null), merged into a new run
+/// Most of it is a run sorted in <see cref="TreeOrder"/> and packed (<see cref="StateRun"/>: about 20 bytes a path; the
+/// SHA-256 stays in <c>file_state</c>); changes since go to a small overlay (a removal as null), merged into a new run
 /// once it has grown, and before the state is compared with a scan, which is then one pass over both in step.
 /// </summary>
 internal sealed class FileStateTable
