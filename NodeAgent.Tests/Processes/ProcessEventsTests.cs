@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using NodeAgent.Tests.Infrastructure;
 using Npgsql;
 
@@ -118,9 +119,22 @@ public sealed class ProcessEventsTests : IDisposable
         var work = _tree.Dir("s001/hw2");
 
         // The kernel ends the leader (exit code 0) before the exec under its pid: the same rule as a leader's own exec.
-        var replaced = await RunHeldAsync(agent, HeldProcess.Python(work,
-            "import os, threading; threading.Thread(target=lambda: os.execv(sys.executable, [sys.executable, '-c', 'import sys; sys.exit(4)'])).start(); threading.Event().wait()"),
-            expectedExit: 4);
+        // Other processes start and end meanwhile, as on a busy node: their events come between that exit and the exec.
+        int replaced;
+        using (var busy = Process.Start(new ProcessStartInfo("sh", ["-c", "while :; do /bin/true; done"]) { WorkingDirectory = "/" })!)
+        {
+            try
+            {
+                replaced = await RunHeldAsync(agent, HeldProcess.Python(work,
+                    "import os, threading; threading.Thread(target=lambda: os.execv(sys.executable, [sys.executable, '-c', 'import sys; sys.exit(4)'])).start(); threading.Event().wait()"),
+                    expectedExit: 4);
+            }
+            finally
+            {
+                busy.Kill(entireProcessTree: true);
+                await busy.WaitForExitAsync();
+            }
+        }
 
         await using var database = NpgsqlDataSource.Create(connectionString);
         var deadline = DateTime.UtcNow + Patience;

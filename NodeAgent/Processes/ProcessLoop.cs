@@ -53,12 +53,7 @@ internal sealed partial class ProcessLoop(
             var reader = new ProcessReader();
             var classifier = new ProcessClassifier(settings.Include, settings.Compile, settings.Run, agent.MountPath);
             var running = new Dictionary<int, ProcessRow>();
-            // A thread that is not the leader calling exec first ends every other thread, the leader with exit code 0
-            // (the kernel reports it as the process's exit), then the process execs under the leader's pid. So a
-            // leader's exit is held until the end of the next receive: an exec of the same process by then means it
-            // was replaced, and it ends at the exec with no exit code, as when the leader itself execs.
-            var exitsHeld = new Dictionary<int, ProcessRow>();
-            var exitsHeldBefore = new Dictionary<int, ProcessRow>();
+            var exits = new HeldExits(time);
             var rows = new List<ProcessRow>();
             var events = new List<ProcessEvent>();
             var lastSequence = new Dictionary<uint, uint>();
@@ -98,9 +93,9 @@ internal sealed partial class ProcessLoop(
                         // is missing said: whether it would have been kept cannot be known.
                         var details = reader.Read(e.Tgid, settings.ArgvMaxBytes);
                         var executable = details.Executable ?? [];
-                        if (exitsHeld.Remove(e.Tgid, out var zapped) || exitsHeldBefore.Remove(e.Tgid, out zapped))
+                        if (exits.TryResume(e.Tgid, out var replacedByExec))
                         {
-                            running[e.Tgid] = zapped with { EndedAt = null, ExitCode = null, Signal = null };
+                            running[e.Tgid] = replacedByExec;
                         }
 
                         if (details.Executable is not null && !classifier.Keeps(executable))
@@ -136,13 +131,15 @@ internal sealed partial class ProcessLoop(
                     }
                     else if (e.IsProcessExit && running.Remove(e.Tgid, out var ended))
                     {
-                        exitsHeld[e.Tgid] = ended with { EndedAt = now, ExitCode = e.ExitCode, Signal = e.Signal };
+                        exits.Ended(ended with { EndedAt = now, ExitCode = e.ExitCode, Signal = e.Signal }, rows);
+                    }
+                    else if (e.Kind == ProcessEventKind.Fork && e.Pid == e.Tgid)
+                    {
+                        exits.Reused(e.Tgid, rows);
                     }
                 }
 
-                rows.AddRange(exitsHeldBefore.Values);
-                exitsHeldBefore.Clear();
-                (exitsHeld, exitsHeldBefore) = (exitsHeldBefore, exitsHeld);
+                exits.Release(rows);
 
                 if (rows.Count > 0 && (spool.Count == 0 || rows.Count >= BatchMaxRows))
                 {
@@ -151,8 +148,7 @@ internal sealed partial class ProcessLoop(
                 }
             }
 
-            rows.AddRange(exitsHeldBefore.Values);
-            rows.AddRange(exitsHeld.Values);
+            exits.Release(rows, all: true);
             if (rows.Count > 0)
             {
                 spool.Add(new ProcessBatch(agent.NodeName, agent.MountPath, rows));
