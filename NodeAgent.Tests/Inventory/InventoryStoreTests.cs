@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using NodeAgent.Inventory;
 using NodeAgent.Shared.Database;
@@ -103,6 +104,49 @@ public sealed class InventoryStoreTests : IAsyncLifetime
         Assert.Equal(list, rows.Select(r => (string)r[1]!));
         Assert.Equal("d", rows[0][2]);
         Assert.Equal("f", rows[1][2]);
+    }
+
+    [Fact]
+    public async Task Every_entry_comes_back_with_the_type_size_time_and_mode_it_was_scanned_with_across_chunks()
+    {
+        // Times before 1970 and before 2000 with parts of a microsecond (truncated towards 2000, as Npgsql writes a
+        // DateTime), far in the future; every kind of entry; set-id, sticky and empty modes; a name that is not UTF-8
+        // in the middle of a chunk, so that the chunk's other names carry no bytes of their own.
+        _tree.Populate(InventoryStore.ChunkSize + 300, perDirectory: 700);
+        _tree.Shell("""
+            mkdir -p odd/dir && touch -d '1969-07-20 20:17:40.1234567 UTC' odd/moon && touch -d '1999-12-31 23:59:59.9999995 UTC' odd/y2k
+            touch -d '2300-01-01 00:00:00.000001 UTC' odd/future && head -c 70000 /dev/zero > odd/big && chmod 4755 odd/big && chmod 1777 odd/dir
+            touch odd/none && chmod 0 odd/none && ln -s /nowhere odd/link && mkfifo odd/fifo && touch $'odd/bad\xff' && touch -d '1901-12-13 20:45:52 UTC' odd/dir
+            """);
+        var scan = StoreHarness.Scan(_tree.Root);
+        await _db.Store.StoreAsync(scan, default);
+
+        var stored = (await _db.RowsAsync("SELECT path_bytes, entry_type, size, modified_at, mode FROM file_entries ORDER BY ordinal"))
+            .Select(r => ((byte[])r[0]!, (string)r[1]!, (long)r[2]!, (DateTime)r[3]!, (int)r[4]!)).ToList();
+        var postgresEpoch = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
+        var expected = scan.Result.Snapshot.Entries()
+            .Select(e => (e.PathBytes, ((char)e.Type).ToString(), e.Size, new DateTime((e.ModifiedUtc.Ticks - postgresEpoch) / 10 * 10 + postgresEpoch, DateTimeKind.Utc), e.Permissions))
+            .ToList();
+
+        Assert.True(await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_chunks") >= 2);
+        Assert.Equal(expected.Count, stored.Count);
+        for (var i = 0; i < expected.Count; i++)
+        {
+            Assert.Equal(expected[i].PathBytes, stored[i].Item1);
+            Assert.Equal((expected[i].Item2, expected[i].Size, expected[i].Item4, expected[i].Permissions), (stored[i].Item2, stored[i].Item3, stored[i].Item4, stored[i].Item5));
+        }
+
+        var odd = stored.Where(r => r.Item1.AsSpan().StartsWith("odd/"u8)).ToDictionary(r => Encoding.Latin1.GetString(r.Item1[4..]));
+        Assert.Equal(new DateTime(1969, 7, 20, 20, 17, 40, 123, 457, DateTimeKind.Utc), odd["moon"].Item4);
+        Assert.Equal(new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc), odd["y2k"].Item4);
+        Assert.Equal(new DateTime(2300, 1, 1, 0, 0, 0, 0, 1, DateTimeKind.Utc), odd["future"].Item4);
+        Assert.Equal(new DateTime(1901, 12, 13, 20, 45, 52, DateTimeKind.Utc), odd["dir"].Item4);
+        Assert.Equal(("f", 70000L, 0x9ED), (odd["big"].Item2, odd["big"].Item3, odd["big"].Item5));
+        Assert.Equal(("d", 0x3FF), (odd["dir"].Item2, odd["dir"].Item5));
+        Assert.Equal(("f", 0), (odd["none"].Item2, odd["none"].Item5));
+        Assert.Equal(("l", 8L), (odd["link"].Item2, odd["link"].Item3));
+        Assert.Equal("p", odd["fifo"].Item2);
+        Assert.Contains("\"odd/bad\\\\xff\"", await _db.ScalarAsync<string>("SELECT filelist::text FROM file_monitor"));
     }
 
     [Fact]

@@ -1,12 +1,10 @@
 using NodeAgent.Shared.Tree;
 using System.Diagnostics;
-using System.Text;
 using Microsoft.Extensions.Logging;
 using NodeAgent.Shared.Database;
 using NodeAgent.Shared.Delivery;
 using NodeAgent.Shared.Telemetry;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace NodeAgent.Inventory;
 
@@ -17,8 +15,6 @@ namespace NodeAgent.Inventory;
 /// </summary>
 public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMigrator migrator, ILogger<InventoryStore> logger) : IRecordStore<ScanRecord>
 {
-    private static readonly string[] ChunkColumns = ["list_id", "first_ordinal", "paths", "path_bytes", "entry_types", "sizes", "modified_at", "modes"];
-
     /// <summary>Entries per stored chunk: large enough for few rows, small enough to keep one chunk's strings cheap.</summary>
     public const int ChunkSize = 4096;
 
@@ -114,116 +110,8 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         return await command.ExecuteScalarAsync(cancellationToken) is long id ? id : null;
     }
 
-    private static async Task<long> CopyEntriesAsync(NpgsqlConnection connection, long listId, TreeSnapshot snapshot, CancellationToken cancellationToken)
-    {
-        long bytes = 0;
-        await BinaryCopy.WriteAsync(connection, "file_list_chunks", ChunkColumns, Chunks(snapshot, entryBytes => bytes += entryBytes),
-            (importer, chunk) => chunk.Chunk.WriteRow(importer, listId, chunk.FirstOrdinal), cancellationToken);
-        return bytes;
-    }
-
-    /// <summary>The snapshot cut into chunks of <see cref="ChunkSize"/> entries; one buffer is reused, each chunk written before the next is filled.</summary>
-    private static IEnumerable<(Chunk Chunk, int FirstOrdinal)> Chunks(TreeSnapshot snapshot, Action<long> countBytes)
-    {
-        var chunk = new Chunk(Math.Min(ChunkSize, snapshot.Count));
-        var first = 0;
-        foreach (var entry in snapshot)
-        {
-            chunk.Add(entry);
-            countBytes(entry.PathBytes.Length + 1 + 8 + 8 + 4);
-            if (chunk.Count == chunk.Capacity)
-            {
-                yield return (chunk, first);
-                first += chunk.Count;
-                var remaining = snapshot.Count - first;
-                chunk = remaining >= chunk.Capacity ? chunk.Reset() : new Chunk(remaining);
-            }
-        }
-
-        if (chunk.Count > 0)
-        {
-            yield return (chunk, first);
-        }
-    }
-
-    /// <summary>
-    /// Up to <see cref="ChunkSize"/> entries, column-wise, as one row of file_list_chunks. Paths are written
-    /// as their UTF-8 bytes from one reused buffer (Npgsql sends bytes as text unchanged), so a list of a
-    /// million entries is stored without a string per entry.
-    /// </summary>
-    private sealed class Chunk(int capacity)
-    {
-        private readonly ReadOnlyMemory<byte>[] _paths = new ReadOnlyMemory<byte>[capacity];
-        private byte[] _pathBytesBuffer = new byte[32 * 1024];
-        private int _pathBytesUsed;
-        private readonly byte[] _types = new byte[capacity];
-        private readonly long[] _sizes = new long[capacity];
-        private readonly DateTime[] _modified = new DateTime[capacity];
-        private readonly int[] _modes = new int[capacity];
-        private byte[]?[]? _pathBytes;
-
-        public int Capacity => capacity;
-
-        public int Count { get; private set; }
-
-        public void Add(TreeSnapshot.Entry entry)
-        {
-            var raw = entry.PathBytes;
-            if (PathText.IsExact(raw))
-            {
-                if (_pathBytesUsed + raw.Length > _pathBytesBuffer.Length)
-                {
-                    // Paths already taken keep the old buffer alive until the chunk is written.
-                    _pathBytesBuffer = new byte[Math.Max(_pathBytesBuffer.Length, raw.Length)];
-                    _pathBytesUsed = 0;
-                }
-
-                raw.CopyTo(_pathBytesBuffer.AsSpan(_pathBytesUsed));
-                _paths[Count] = _pathBytesBuffer.AsMemory(_pathBytesUsed, raw.Length);
-                _pathBytesUsed += raw.Length;
-            }
-            else
-            {
-                _paths[Count] = Encoding.UTF8.GetBytes(PathText.ToText(raw));
-                (_pathBytes ??= new byte[]?[capacity])[Count] = raw.ToArray();
-            }
-
-            _types[Count] = (byte)entry.Type;
-            _sizes[Count] = entry.Size;
-            _modified[Count] = entry.ModifiedUtc;
-            _modes[Count] = entry.Permissions;
-            Count++;
-        }
-
-        public Chunk Reset()
-        {
-            Count = 0;
-            _pathBytesUsed = 0;
-            _pathBytes = null;
-            return this;
-        }
-
-        /// <summary>Synchronous writes: they fill the importer's buffer and only block when it flushes.</summary>
-        public void WriteRow(NpgsqlBinaryImporter importer, long listId, int firstOrdinal)
-        {
-            importer.Write(listId, NpgsqlDbType.Bigint);
-            importer.Write(firstOrdinal, NpgsqlDbType.Integer);
-            importer.Write(_paths, NpgsqlDbType.Array | NpgsqlDbType.Text);
-            if (_pathBytes is null)
-            {
-                importer.WriteNull();
-            }
-            else
-            {
-                importer.Write(_pathBytes, NpgsqlDbType.Array | NpgsqlDbType.Bytea);
-            }
-
-            importer.Write(new ReadOnlyMemory<byte>(_types), NpgsqlDbType.Text);
-            importer.Write(_sizes, NpgsqlDbType.Array | NpgsqlDbType.Bigint);
-            importer.Write(_modified, NpgsqlDbType.Array | NpgsqlDbType.TimestampTz);
-            importer.Write(_modes, NpgsqlDbType.Array | NpgsqlDbType.Integer);
-        }
-    }
+    private static Task<long> CopyEntriesAsync(NpgsqlConnection connection, long listId, TreeSnapshot snapshot, CancellationToken cancellationToken) =>
+        ChunkCopy.WriteAsync(connection, listId, snapshot, ChunkSize, cancellationToken);
 }
 
 /// <summary>What storing a scan did.</summary>

@@ -1,0 +1,239 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using NodeAgent.Shared.Tree;
+using Npgsql;
+
+namespace NodeAgent.Inventory;
+
+/// <summary>
+/// Writes a snapshot as rows of file_list_chunks, encoded here in PostgreSQL's binary COPY format (the bytes its
+/// array_recv reads). Npgsql's array writers resolve a converter for every element, which for a million entries cost
+/// more than the encoding itself; a chunk's columns are plain runs of big-endian numbers and path bytes.
+/// </summary>
+internal static class ChunkCopy
+{
+    private const string Command =
+        "COPY file_list_chunks (list_id, first_ordinal, paths, path_bytes, entry_types, sizes, modified_at, modes) FROM STDIN (FORMAT BINARY)";
+
+    // Element types of the arrays (pg_type OIDs, fixed since PostgreSQL's first releases).
+    private const int TextOid = 25;
+    private const int ByteaOid = 17;
+    private const int Int8Oid = 20;
+    private const int Int4Oid = 23;
+    private const int TimestampTzOid = 1184;
+
+    /// <summary>PostgreSQL's timestamps count microseconds from 2000-01-01 UTC.</summary>
+    private static readonly long PostgresEpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
+
+    /// <summary>Copies the entries in chunks of at most <paramref name="chunkSize"/>; returns the entry bytes written.</summary>
+    public static async Task<long> WriteAsync(NpgsqlConnection connection, long listId, TreeSnapshot snapshot, int chunkSize, CancellationToken cancellationToken)
+    {
+        var columns = new Columns();
+        var stream = await connection.BeginRawBinaryCopyAsync(Command, cancellationToken);
+        try
+        {
+            var head = columns.Head;
+            head.Bytes("PGCOPY\n"u8);
+            head.Byte(0xFF);
+            head.Bytes("\r\n\0"u8);
+            head.Int32(0); // flags
+            head.Int32(0); // header extension
+            long bytes = 0;
+            var first = 0;
+            var count = 0;
+            foreach (var entry in snapshot)
+            {
+                columns.Add(entry, count);
+                bytes += entry.PathBytes.Length + 1 + 8 + 8 + 4;
+                if (++count == chunkSize)
+                {
+                    await columns.WriteRowAsync(stream, listId, first, count, cancellationToken);
+                    first += count;
+                    count = 0;
+                }
+            }
+
+            if (count > 0)
+            {
+                await columns.WriteRowAsync(stream, listId, first, count, cancellationToken);
+            }
+
+            columns.Head.Int16(-1);
+            await columns.Head.FlushAsync(stream, cancellationToken);
+            await stream.DisposeAsync();
+            return bytes;
+        }
+        catch
+        {
+            try
+            {
+                await stream.CancelAsync();
+            }
+            catch (Exception)
+            {
+                // The error that stopped the copy is the one to report; the transaction is lost either way.
+            }
+
+            throw;
+        }
+        finally
+        {
+            columns.Return();
+        }
+    }
+
+    /// <summary>One chunk's columns, each a run of array elements (length, then value), in pooled buffers.</summary>
+    private sealed class Columns
+    {
+        public readonly Column Head = new();
+        private readonly Column _paths = new();
+        private readonly Column _pathBytes = new();
+        private readonly Column _types = new();
+        private readonly Column _sizes = new();
+        private readonly Column _modified = new();
+        private readonly Column _modes = new();
+        private bool _hasPathBytes;
+
+        public void Add(TreeSnapshot.Entry entry, int index)
+        {
+            var raw = entry.PathBytes;
+            if (PathText.IsExact(raw))
+            {
+                // Sent as text unchanged: the connection's encoding is UTF-8.
+                _paths.Int32(raw.Length);
+                _paths.Bytes(raw);
+                if (_hasPathBytes)
+                {
+                    _pathBytes.Int32(-1);
+                }
+            }
+            else
+            {
+                // Not valid UTF-8 (or holding a NUL): its escaped text here, its exact bytes in path_bytes.
+                var text = PathText.ToText(raw);
+                var length = Encoding.UTF8.GetByteCount(text);
+                _paths.Int32(length);
+                Encoding.UTF8.GetBytes(text, _paths.Take(length));
+                if (!_hasPathBytes)
+                {
+                    _hasPathBytes = true;
+                    for (var i = 0; i < index; i++)
+                    {
+                        _pathBytes.Int32(-1);
+                    }
+                }
+
+                _pathBytes.Int32(raw.Length);
+                _pathBytes.Bytes(raw);
+            }
+
+            _types.Byte((byte)entry.Type);
+            _sizes.Int32(8);
+            _sizes.Int64(entry.Size);
+            _modified.Int32(8);
+            _modified.Int64(Timestamp(entry.ModifiedUtc));
+            _modes.Int32(4);
+            _modes.Int32(entry.Permissions);
+        }
+
+        public async Task WriteRowAsync(Stream stream, long listId, int firstOrdinal, int count, CancellationToken cancellationToken)
+        {
+            Head.Int16(8);
+            Head.Int32(8);
+            Head.Int64(listId);
+            Head.Int32(4);
+            Head.Int32(firstOrdinal);
+            await ArrayAsync(stream, _paths, TextOid, count, hasNulls: false, cancellationToken);
+            if (_hasPathBytes)
+            {
+                await ArrayAsync(stream, _pathBytes, ByteaOid, count, hasNulls: true, cancellationToken);
+            }
+            else
+            {
+                Head.Int32(-1);
+            }
+
+            Head.Int32(_types.Length);
+            await Head.FlushAsync(stream, cancellationToken);
+            await _types.FlushAsync(stream, cancellationToken);
+            await ArrayAsync(stream, _sizes, Int8Oid, count, hasNulls: false, cancellationToken);
+            await ArrayAsync(stream, _modified, TimestampTzOid, count, hasNulls: false, cancellationToken);
+            await ArrayAsync(stream, _modes, Int4Oid, count, hasNulls: false, cancellationToken);
+            _hasPathBytes = false;
+        }
+
+        /// <summary>A one-dimensional array field: its length, its header, then the elements already encoded.</summary>
+        private async Task ArrayAsync(Stream stream, Column elements, int elementOid, int count, bool hasNulls, CancellationToken cancellationToken)
+        {
+            Head.Int32(20 + elements.Length);
+            Head.Int32(1); // dimensions
+            Head.Int32(hasNulls ? 1 : 0);
+            Head.Int32(elementOid);
+            Head.Int32(count);
+            Head.Int32(1); // lower bound
+            await Head.FlushAsync(stream, cancellationToken);
+            await elements.FlushAsync(stream, cancellationToken);
+        }
+
+        public void Return()
+        {
+            foreach (var column in (ReadOnlySpan<Column>)[Head, _paths, _pathBytes, _types, _sizes, _modified, _modes])
+            {
+                column.Return();
+            }
+        }
+
+        private static long Timestamp(DateTime utc) =>
+            // As Npgsql writes a DateTime: the ends of its range are PostgreSQL's infinities, the rest truncated to microseconds.
+            utc.Ticks == DateTime.MaxValue.Ticks ? long.MaxValue
+            : utc.Ticks == DateTime.MinValue.Ticks ? long.MinValue
+            : (utc.Ticks - PostgresEpochTicks) / 10;
+    }
+
+    /// <summary>Big-endian bytes appended to a pooled buffer, written out and emptied by <see cref="FlushAsync"/>.</summary>
+    private sealed class Column
+    {
+        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+
+        public int Length { get; private set; }
+
+        public Span<byte> Take(int length)
+        {
+            if (Length + length > _buffer.Length)
+            {
+                var larger = ArrayPool<byte>.Shared.Rent(Math.Max(2 * _buffer.Length, Length + length));
+                _buffer.AsSpan(0, Length).CopyTo(larger);
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = larger;
+            }
+
+            var span = _buffer.AsSpan(Length, length);
+            Length += length;
+            return span;
+        }
+
+        public void Byte(byte value) => Take(1)[0] = value;
+
+        public void Int16(short value) => BinaryPrimitives.WriteInt16BigEndian(Take(2), value);
+
+        public void Int32(int value) => BinaryPrimitives.WriteInt32BigEndian(Take(4), value);
+
+        public void Int64(long value) => BinaryPrimitives.WriteInt64BigEndian(Take(8), value);
+
+        public void Bytes(ReadOnlySpan<byte> bytes) => bytes.CopyTo(Take(bytes.Length));
+
+        public async ValueTask FlushAsync(Stream stream, CancellationToken cancellationToken)
+        {
+            await stream.WriteAsync(_buffer.AsMemory(0, Length), cancellationToken);
+            Length = 0;
+        }
+
+        public void Return()
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+            Length = 0;
+        }
+    }
+}
