@@ -36,6 +36,59 @@ public sealed class TreeScannerTests : IDisposable
     }
 
     [Fact]
+    public async Task A_walk_hands_out_its_entries_in_tree_order_while_it_goes_and_they_are_the_scans_entries()
+    {
+        // Uneven top-level subtrees, walked in parallel, read by another thread while the walkers append to their lists.
+        for (var d = 0; d < 40; d++)
+        {
+            for (var f = 0; f < (d % 7) * 20 + 1; f++)
+            {
+                _tree.File($"d{d:D2}/{(f % 3 == 0 ? "sub/" : "")}f{f:D4}", new string('x', f % 50));
+            }
+
+            _tree.File($"r{d:D2}.txt");
+        }
+
+        var segments = new ScanSegments();
+        var read = Task.Run(async () =>
+        {
+            var entries = new List<ScannedEntry>();
+            await foreach (var segment in segments.ReadAllAsync(CancellationToken.None))
+            {
+                for (var e = TreeSnapshot.Read(segment); e.MoveNext();)
+                {
+                    var entry = e.Current;
+                    entries.Add(new ScannedEntry(entry.PathBytes.ToArray(), entry.Type, entry.Size, entry.ModifiedUtc, entry.Permissions));
+                }
+            }
+
+            return entries;
+        });
+        var scan = await Task.Run(() => _scanner.Scan(_tree.Root, segments, CancellationToken.None));
+
+        var handedOut = await read;
+        var scanned = scan.Snapshot.Entries();
+        Assert.Equal(scanned.Count, handedOut.Count);
+        Assert.Equal(scanned.Select(e => e.Path), handedOut.Select(e => e.Path));
+        Assert.Equal(scanned.Select(e => (e.Type, e.Size, e.ModifiedUtc, e.Permissions)), handedOut.Select(e => (e.Type, e.Size, e.ModifiedUtc, e.Permissions)));
+    }
+
+    [Fact]
+    public async Task A_walk_that_fails_ends_what_it_hands_out_with_its_error()
+    {
+        var segments = new ScanSegments();
+
+        var error = Assert.Throws<MountPathException>(() => _scanner.Scan(Path.Combine(_tree.Root, "missing"), segments, CancellationToken.None));
+
+        Assert.Same(error, await Assert.ThrowsAsync<MountPathException>(async () =>
+        {
+            await foreach (var _ in segments.ReadAllAsync(CancellationToken.None))
+            {
+            }
+        }));
+    }
+
+    [Fact]
     public void Scan_records_every_entry_of_the_tree_with_relative_path_type_size_time_and_mode()
     {
         _tree.File("top.txt", "hello");

@@ -13,9 +13,6 @@ namespace NodeAgent.Inventory;
 /// </summary>
 internal static class ChunkCopy
 {
-    private const string Command =
-        "COPY file_list_chunks (list_id, first_ordinal, paths, path_bytes, entry_types, sizes, modified_at, modes) FROM STDIN (FORMAT BINARY)";
-
     // Element types of the arrays (pg_type OIDs, fixed since PostgreSQL's first releases).
     private const int TextOid = 25;
     private const int ByteaOid = 17;
@@ -26,11 +23,17 @@ internal static class ChunkCopy
     /// <summary>PostgreSQL's timestamps count microseconds from 2000-01-01 UTC.</summary>
     private static readonly long PostgresEpochTicks = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
 
-    /// <summary>Copies the entries in chunks of at most <paramref name="chunkSize"/>; returns the entry bytes written.</summary>
-    public static async Task<long> WriteAsync(NpgsqlConnection connection, long listId, TreeSnapshot snapshot, int chunkSize, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies the entries of <paramref name="segments"/> into <paramref name="table"/> (file_list_chunks or a table
+    /// like it) as chunks of at most <paramref name="chunkSize"/>, whatever the segments' sizes; returns how many
+    /// entries and how many bytes of them were written.
+    /// </summary>
+    public static async Task<(int Entries, long Bytes)> WriteAsync(
+        NpgsqlConnection connection, string table, long listId, IAsyncEnumerable<TreeSnapshot.Segment> segments, int chunkSize, CancellationToken cancellationToken)
     {
         var columns = new Columns();
-        var stream = await connection.BeginRawBinaryCopyAsync(Command, cancellationToken);
+        var stream = await connection.BeginRawBinaryCopyAsync(
+            $"COPY {table} (list_id, first_ordinal, paths, path_bytes, entry_types, sizes, modified_at, modes) FROM STDIN (FORMAT BINARY)", cancellationToken);
         try
         {
             var head = columns.Head;
@@ -42,15 +45,19 @@ internal static class ChunkCopy
             long bytes = 0;
             var first = 0;
             var count = 0;
-            foreach (var entry in snapshot)
+            await foreach (var segment in segments.WithCancellation(cancellationToken))
             {
-                columns.Add(entry, count);
-                bytes += entry.PathBytes.Length + 1 + 8 + 8 + 4;
-                if (++count == chunkSize)
+                for (var entries = TreeSnapshot.Read(segment); entries.MoveNext();)
                 {
-                    await columns.WriteRowAsync(stream, listId, first, count, cancellationToken);
-                    first += count;
-                    count = 0;
+                    var entry = entries.Current;
+                    columns.Add(entry, count);
+                    bytes += entry.PathBytes.Length + 1 + 8 + 8 + 4;
+                    if (++count == chunkSize)
+                    {
+                        await columns.WriteRowAsync(stream, listId, first, count, cancellationToken);
+                        first += count;
+                        count = 0;
+                    }
                 }
             }
 
@@ -62,7 +69,7 @@ internal static class ChunkCopy
             columns.Head.Int16(-1);
             await columns.Head.FlushAsync(stream, cancellationToken);
             await stream.DisposeAsync();
-            return bytes;
+            return (first + count, bytes);
         }
         catch
         {

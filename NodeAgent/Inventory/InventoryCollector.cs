@@ -13,7 +13,10 @@ internal sealed class InventoryCollector(AgentSettings settings, TreeScanner sca
 
     /// <exception cref="MountPathException">the monitored directory is missing or unreadable</exception>
     /// <remarks>A failed scan (whatever the reason) is counted as <c>failed</c> before the exception leaves.</remarks>
-    public ScanRecord Collect(CancellationToken cancellationToken)
+    public ScanRecord Collect(CancellationToken cancellationToken) => Collect(null, cancellationToken);
+
+    /// <param name="segments">where the entries also go, in tree order, while the walk goes on</param>
+    internal ScanRecord Collect(ScanSegments? segments, CancellationToken cancellationToken)
     {
         using var activity = AgentDiagnostics.ActivitySource.StartActivity(InventoryMetrics.ScanActivityName);
         activity?.SetTag("node.name", settings.NodeName);
@@ -21,7 +24,7 @@ internal sealed class InventoryCollector(AgentSettings settings, TreeScanner sca
         var collectedAt = time.GetUtcNow();
         try
         {
-            var result = scanner.Scan(settings.MountPath, cancellationToken);
+            var result = scanner.Scan(settings.MountPath, segments, cancellationToken);
             activity?.SetTag("scan.entries", result.Snapshot.Count);
             activity?.SetTag("scan.bytes", result.Snapshot.ApproximateBytes);
             activity?.SetTag("scan.vanished", result.Vanished);

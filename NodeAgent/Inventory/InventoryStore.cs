@@ -29,18 +29,67 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
     /// ended in an error, so this is still the first time the scan is reported as saved.
     /// </summary>
     public Task<StoreOutcome> StoreAsync(ScanRecord scan, CancellationToken cancellationToken) =>
-        migrator.StoreAsync(() => StoreOnceAsync(scan, cancellationToken), cancellationToken);
+        migrator.StoreAsync(() => StoreOnceAsync(scan, null, cancellationToken), cancellationToken);
 
-    private async Task<StoreOutcome> StoreOnceAsync(ScanRecord scan, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies a scan's entries into a temporary table while it is being walked (<paramref name="segments"/>), in the
+    /// transaction that is to store it: on two cores the walk leaves PostgreSQL a little room, and once the walk ends
+    /// storing a new list is one INSERT of the copied rows, which moves their compressed values as they are. A list
+    /// that turns out to be stored already costs the copy's work and nothing else: a temporary table writes no WAL
+    /// and is dropped with the transaction. Waits for <paramref name="prepared"/> (the schema) first.
+    /// </summary>
+    internal async Task<StagedList> StageAsync(string nodeName, ScanSegments segments, Task prepared, CancellationToken cancellationToken)
+    {
+        await prepared;
+        var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        try
+        {
+            var transaction = await NodeTransaction.BeginAsync(connection, nodeName, cancellationToken);
+            await using (var create = new NpgsqlCommand(
+                $"CREATE TEMPORARY TABLE {StageTable} (LIKE file_list_chunks INCLUDING COMPRESSION) ON COMMIT DROP", connection, transaction))
+            {
+                await create.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            var (entries, bytes) = await ChunkCopy.WriteAsync(connection, StageTable, 0, segments.ReadAllAsync(cancellationToken), ChunkSize, cancellationToken);
+            return new StagedList(connection, transaction, entries, bytes);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stores a scan whose entries <paramref name="staged"/> holds, in its transaction; it is used up either way.</summary>
+    internal async Task<StoreOutcome> StoreAsync(ScanRecord scan, StagedList staged, CancellationToken cancellationToken)
+    {
+        await using (staged)
+        {
+            if (staged.Entries != scan.Result.Snapshot.Count)
+            {
+                throw new InvalidOperationException($"The copy made during the scan has {staged.Entries} entries, the scan {scan.Result.Snapshot.Count}.");
+            }
+
+            return await migrator.StoreAsync(() => StoreOnceAsync(scan, staged, cancellationToken), cancellationToken);
+        }
+    }
+
+    private const string StageTable = "list_stage";
+
+    private async Task<StoreOutcome> StoreOnceAsync(ScanRecord scan, StagedList? staged, CancellationToken cancellationToken)
     {
         using var activity = AgentDiagnostics.ActivitySource.StartActivity(InventoryMetrics.StoreActivityName);
         activity?.SetTag("node.name", scan.NodeName);
         activity?.SetTag("scan.entries", scan.Result.Snapshot.Count);
+        activity?.SetTag("store.copied_during_scan", staged is not null);
         var started = Stopwatch.GetTimestamp();
 
         var snapshot = scan.Result.Snapshot;
-        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using var transaction = await NodeTransaction.BeginAsync(connection, scan.NodeName, cancellationToken);
+        await using var ownConnection = staged is null ? await dataSource.OpenConnectionAsync(cancellationToken) : null;
+        await using var ownTransaction = ownConnection is null ? null : await NodeTransaction.BeginAsync(ownConnection, scan.NodeName, cancellationToken);
+        var connection = staged?.Connection ?? ownConnection!;
+        var transaction = staged?.Transaction ?? ownTransaction!;
 
         var listId = await FindListAsync(connection, transaction, snapshot.ContentHash, cancellationToken);
         long bytesWritten = 0;
@@ -57,7 +106,9 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
             else
             {
                 createdList = true;
-                bytesWritten = await CopyEntriesAsync(connection, listId.Value, snapshot, cancellationToken);
+                bytesWritten = staged is null
+                    ? (await ChunkCopy.WriteAsync(connection, "file_list_chunks", listId.Value, ScanSegments.Of(snapshot).ReadAllAsync(cancellationToken), ChunkSize, cancellationToken)).Bytes
+                    : await staged.MoveAsync(listId.Value, cancellationToken);
             }
         }
 
@@ -85,7 +136,12 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         activity?.SetTag("store.bytes", bytesWritten);
         activity?.SetTag("store.new_list", createdList);
         LogSaved(logger, scan.NodeName, scan.MountPath, snapshot.Count, (long)scan.Result.Duration.TotalMilliseconds,
-            (long)outcome.Duration.TotalMilliseconds, createdList ? "new list" : "list unchanged", scan.CollectedAt);
+            (long)outcome.Duration.TotalMilliseconds, (createdList, staged is not null) switch
+            {
+                (true, true) => "new list, copied during the scan",
+                (true, false) => "new list",
+                _ => "list unchanged",
+            }, scan.CollectedAt);
         return outcome;
     }
 
@@ -110,8 +166,34 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         return await command.ExecuteScalarAsync(cancellationToken) is long id ? id : null;
     }
 
-    private static Task<long> CopyEntriesAsync(NpgsqlConnection connection, long listId, TreeSnapshot snapshot, CancellationToken cancellationToken) =>
-        ChunkCopy.WriteAsync(connection, listId, snapshot, ChunkSize, cancellationToken);
+    /// <summary>A scan's entries copied into the temporary table, in the open transaction that is to store the scan.</summary>
+    internal sealed class StagedList(NpgsqlConnection connection, NpgsqlTransaction transaction, int entries, long bytes) : IAsyncDisposable
+    {
+        public NpgsqlConnection Connection => connection;
+
+        public NpgsqlTransaction Transaction => transaction;
+
+        public int Entries => entries;
+
+        /// <summary>Makes the copied rows the entries of list <paramref name="listId"/>; the bytes of entries they hold.</summary>
+        public async Task<long> MoveAsync(long listId, CancellationToken cancellationToken)
+        {
+            await using var command = new NpgsqlCommand(
+                $"""
+                INSERT INTO file_list_chunks (list_id, first_ordinal, paths, path_bytes, entry_types, sizes, modified_at, modes)
+                SELECT $1, first_ordinal, paths, path_bytes, entry_types, sizes, modified_at, modes FROM {StageTable}
+                """, connection, transaction);
+            command.Parameters.AddWithValue(listId);
+            await command.ExecuteNonQueryAsync(cancellationToken);
+            return bytes;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+        }
+    }
 }
 
 /// <summary>What storing a scan did.</summary>

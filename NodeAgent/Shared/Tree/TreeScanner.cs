@@ -37,7 +37,26 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
     private static readonly int Parallelism = Math.Clamp(Environment.ProcessorCount, 1, 4);
 
     /// <exception cref="MountPathException">the directory itself is missing, not a directory, or unreadable</exception>
-    public ScanResult Scan(string mountPath, CancellationToken cancellationToken)
+    public ScanResult Scan(string mountPath, CancellationToken cancellationToken) => Scan(mountPath, null, cancellationToken);
+
+    /// <param name="segments">where the entries go in tree order while the walk goes on (completed when it ends, with its error if it fails)</param>
+    /// <exception cref="MountPathException">the directory itself is missing, not a directory, or unreadable</exception>
+    internal ScanResult Scan(string mountPath, ScanSegments? segments, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var result = Walk(mountPath, segments, cancellationToken);
+            segments?.Complete();
+            return result;
+        }
+        catch (Exception e)
+        {
+            segments?.Complete(e);
+            throw;
+        }
+    }
+
+    private ScanResult Walk(string mountPath, ScanSegments? published, CancellationToken cancellationToken)
     {
         LetEarlierScansGo();
         var started = Stopwatch.GetTimestamp();
@@ -56,6 +75,8 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
             var walkers = Enumerable.Range(0, Math.Min(Parallelism, subtrees.Count))
                 .Select(i => i == 0 ? main : new Walker(problems, rootIdentity, cancellationToken)).ToArray();
             var next = -1;
+            var publishedItems = 0;
+            var publishing = new Lock();
             void Work(Walker walker)
             {
                 for (var item = Interlocked.Increment(ref next); item < subtrees.Count; item = Interlocked.Increment(ref next))
@@ -63,7 +84,25 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
                     var (name, identity) = subtrees[item];
                     var start = walker.Entries.Mark();
                     walker.Subtree(rootFd, name, identity);
-                    segments[item] = new TreeSnapshot.Segment(walker.Entries, start, walker.Entries.Count - start.Index);
+                    var segment = new TreeSnapshot.Segment(walker.Entries, start, walker.Entries.Count - start.Index);
+                    if (published is null)
+                    {
+                        segments[item] = segment;
+                    }
+                    else
+                    {
+                        // In tree order: whichever walker completes the next subtree in line publishes every one done.
+                        lock (publishing)
+                        {
+                            segments[item] = segment;
+                            for (; publishedItems < subtrees.Count && segments[publishedItems] is { } done; publishedItems++)
+                            {
+                                var (runStart, runCount) = main.RootRuns[publishedItems];
+                                published.Publish(new TreeSnapshot.Segment(main.Entries, runStart, runCount));
+                                published.Publish(done);
+                            }
+                        }
+                    }
                 }
             }
 
@@ -98,6 +137,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
 
             var (lastStart, lastCount) = main.RootRuns[^1];
             ordered.Add(new TreeSnapshot.Segment(main.Entries, lastStart, lastCount));
+            published?.Publish(ordered[^1]);
             problems.Summarize(mountPath);
             var snapshot = new TreeSnapshot(ordered);
             Interlocked.Exchange(ref _previousScanBytes, snapshot.ApproximateBytes);

@@ -24,11 +24,17 @@ public sealed class TreeSnapshot
 
     public byte[] ContentHash { get; }
 
+    /// <summary>The runs of entries the snapshot is made of, in order.</summary>
+    internal IReadOnlyList<Segment> Segments => _segments;
+
     /// <summary>Bytes this snapshot holds in memory.</summary>
     public long ApproximateBytes { get; }
 
     /// <summary>The entries in tree order; each enumeration decodes them afresh, so several may run at once.</summary>
     public Enumerator GetEnumerator() => new(_segments);
+
+    /// <summary>The entries of one segment.</summary>
+    internal static Enumerator Read(Segment segment) => new([segment]);
 
     private byte[] ComputeHash()
     {
