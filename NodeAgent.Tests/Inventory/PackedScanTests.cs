@@ -43,7 +43,7 @@ public sealed class PackedScanTests
                 expected.Add((path, mode, size, seconds, nanoseconds));
             }
 
-            segments.Add(new TreeSnapshot.Segment(list, start, list.Count - start.Index));
+            segments.Add(list.Since(start));
         }
 
         var snapshot = new TreeSnapshot(segments);
@@ -65,6 +65,35 @@ public sealed class PackedScanTests
     }
 
     [Fact]
+    public void The_content_hash_depends_on_the_entries_not_on_where_they_sit_in_the_lists_blocks()
+    {
+        // The same entries behind another walker's earlier subtrees start mid-block and cross block ends elsewhere.
+        static void Add(EntryList list, int i, uint nanoseconds = 5) =>
+            list.Add(Encoding.UTF8.GetBytes($"s{i / 400:000}/hw/{new string('p', i % 300)}{i}.c"), Status(0x81A4, (ulong)i, 1_700_000_000 + i, nanoseconds));
+        var alone = new EntryList();
+        var behind = new EntryList();
+        var changed = new EntryList();
+        for (var i = 0; i < 3333; i++)
+        {
+            Add(behind, 100_000 + i);
+        }
+
+        var starts = (alone.Mark(), behind.Mark(), changed.Mark());
+        for (var i = 0; i < 20_000; i++)
+        {
+            Add(alone, i);
+            Add(behind, i);
+            Add(changed, i, nanoseconds: i == 12_345 ? 6u : 5u);
+        }
+
+        var hash = new TreeSnapshot([alone.Since(starts.Item1)]).ContentHash;
+
+        Assert.Equal(hash, new TreeSnapshot([behind.Since(starts.Item2)]).ContentHash);
+        Assert.NotEqual(hash, new TreeSnapshot([changed.Since(starts.Item3)]).ContentHash);
+        Assert.True(behind.ApproximateBytes > alone.ApproximateBytes);
+    }
+
+    [Fact]
     public void A_scan_of_many_similar_paths_takes_a_fraction_of_their_bytes()
     {
         var list = new EntryList();
@@ -77,7 +106,7 @@ public sealed class PackedScanTests
             list.Add(path, Status(0x81A4, (ulong)(i % 4000), 1_700_000_000 + i, (uint)(i * 7919 % 1_000_000_000)));
         }
 
-        var snapshot = new TreeSnapshot([new TreeSnapshot.Segment(list, start, list.Count)]);
+        var snapshot = new TreeSnapshot([list.Since(start)]);
 
         // A record and an array per entry took more than the paths themselves (40 bytes and a path of ~45 here).
         Assert.True(snapshot.ApproximateBytes < pathBytes / 2, $"{snapshot.ApproximateBytes} bytes for {pathBytes} bytes of paths");

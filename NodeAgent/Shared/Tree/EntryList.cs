@@ -43,6 +43,16 @@ internal sealed class EntryList
         Count++;
     }
 
+    /// <summary>The entries written since <paramref name="start"/>, as a segment of a snapshot.</summary>
+    public TreeSnapshot.Segment Since(Start start) => new(this, start, Count - start.Index, _buffer.Position);
+
+    /// <summary>
+    /// Appends a segment's records, as they are coded, to <paramref name="hash"/>: the coding starts afresh at a
+    /// segment's start and depends only on its entries, so equal entries give equal bytes.
+    /// </summary>
+    public void Hash(TreeSnapshot.Segment segment, System.Security.Cryptography.IncrementalHash hash) =>
+        _buffer.HashBetween(segment.Start.Position, segment.End, hash);
+
     /// <summary>A place to start reading: where an entry written in full begins, and its index.</summary>
     public readonly record struct Start(long Position, int Index);
 

@@ -92,6 +92,22 @@ internal sealed class BlockBuffer
         return false;
     }
 
+    /// <summary>Appends the bytes of the records from <paramref name="from"/> up to <paramref name="to"/> to <paramref name="hash"/>, block by block.</summary>
+    public void HashBetween(long from, long to, System.Security.Cryptography.IncrementalHash hash)
+    {
+        var (first, offset) = Unpack(from);
+        var (last, end) = Unpack(to);
+        for (var block = first; block <= last && block < _blocks.Count; block++)
+        {
+            var start = block == first ? offset : 0;
+            var stop = block == last ? end : _lengths[block];
+            if (stop > start)
+            {
+                hash.AppendData((_blocks[block] ?? throw new InvalidOperationException("A released block was read.")).AsSpan(start, stop - start));
+            }
+        }
+    }
+
     /// <summary>The position <paramref name="consumed"/> bytes after <paramref name="position"/>, in the same block.</summary>
     public static long Advance(long position, int consumed) => position + consumed;
 

@@ -84,7 +84,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
                     var (name, identity) = subtrees[item];
                     var start = walker.Entries.Mark();
                     walker.Subtree(rootFd, name, identity);
-                    var segment = new TreeSnapshot.Segment(walker.Entries, start, walker.Entries.Count - start.Index);
+                    var segment = walker.Entries.Since(start);
                     if (published is null)
                     {
                         segments[item] = segment;
@@ -97,8 +97,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
                             segments[item] = segment;
                             for (; publishedItems < subtrees.Count && segments[publishedItems] is { } done; publishedItems++)
                             {
-                                var (runStart, runCount) = main.RootRuns[publishedItems];
-                                published.Publish(new TreeSnapshot.Segment(main.Entries, runStart, runCount));
+                                published.Publish(main.RootRuns[publishedItems]);
                                 published.Publish(done);
                             }
                         }
@@ -130,13 +129,11 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
             var ordered = new List<TreeSnapshot.Segment>(2 * subtrees.Count + 1);
             for (var item = 0; item < subtrees.Count; item++)
             {
-                var (start, count) = main.RootRuns[item];
-                ordered.Add(new TreeSnapshot.Segment(main.Entries, start, count));
+                ordered.Add(main.RootRuns[item]);
                 ordered.Add(segments[item]!.Value);
             }
 
-            var (lastStart, lastCount) = main.RootRuns[^1];
-            ordered.Add(new TreeSnapshot.Segment(main.Entries, lastStart, lastCount));
+            ordered.Add(main.RootRuns[^1]);
             published?.Publish(ordered[^1]);
             problems.Summarize(mountPath);
             var snapshot = new TreeSnapshot(ordered);

@@ -36,48 +36,27 @@ public sealed class TreeSnapshot
     /// <summary>The entries of one segment.</summary>
     internal static Enumerator Read(Segment segment) => new([segment]);
 
+    /// <summary>
+    /// SHA-256 over each segment's entry count and its records as the lists code them (path, mode, size and time, each
+    /// recorded exactly): no entry is decoded for it. The segments follow the tree (the root's entries between its
+    /// subdirectories, each top-level subtree), so equal trees give equal segments and equal hashes.
+    /// </summary>
     private byte[] ComputeHash()
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        const int RecordSize = 4 + 1 + 8 + 8 + 4 + 4;
-        var buffer = new byte[32 * 1024];
-        var used = 0;
-        foreach (var entry in this)
+        Span<byte> count = stackalloc byte[4];
+        foreach (var segment in _segments)
         {
-            var path = entry.PathBytes;
-            if (used + RecordSize + path.Length > buffer.Length)
-            {
-                hash.AppendData(buffer, 0, used);
-                used = 0;
-            }
-
-            var fits = RecordSize + path.Length <= buffer.Length;
-            var record = buffer.AsSpan(used);
-            BinaryPrimitives.WriteInt32LittleEndian(record, path.Length);
-            record[4] = (byte)entry.Type;
-            BinaryPrimitives.WriteInt64LittleEndian(record[5..], entry.Size);
-            BinaryPrimitives.WriteInt64LittleEndian(record[13..], entry.MtimeSeconds);
-            BinaryPrimitives.WriteUInt32LittleEndian(record[21..], entry.MtimeNanoseconds);
-            BinaryPrimitives.WriteUInt32LittleEndian(record[25..], entry.Mode);
-            if (fits)
-            {
-                path.CopyTo(record[RecordSize..]);
-                used += RecordSize + path.Length;
-            }
-            else
-            {
-                // A path longer than the buffer (deep trees): hashed in place.
-                hash.AppendData(buffer, 0, RecordSize);
-                hash.AppendData(path);
-            }
+            BinaryPrimitives.WriteInt32LittleEndian(count, segment.Count);
+            hash.AppendData(count);
+            segment.List.Hash(segment, hash);
         }
 
-        hash.AppendData(buffer, 0, used);
         return hash.GetHashAndReset();
     }
 
-    /// <summary>A run of one list's entries, from a place where its coding starts afresh.</summary>
-    internal readonly record struct Segment(EntryList List, EntryList.Start Start, int Count);
+    /// <summary>A run of one list's entries, from a place where its coding starts afresh to where the run ends (<see cref="EntryList.Since"/>).</summary>
+    internal readonly record struct Segment(EntryList List, EntryList.Start Start, int Count, long End);
 
     /// <summary>One entry of the snapshot, valid until the enumerator moves on.</summary>
     public readonly ref struct Entry

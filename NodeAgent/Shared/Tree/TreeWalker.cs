@@ -43,7 +43,7 @@ public sealed partial class TreeScanner
         public EntryList Entries { get; } = new();
 
         /// <summary>The root's own entries, in runs that each end with a subdirectory whose subtree comes next (the last run ends the root).</summary>
-        public List<(EntryList.Start Start, int Count)> RootRuns { get; } = [];
+        public List<TreeSnapshot.Segment> RootRuns { get; } = [];
 
         public int Vanished { get; private set; }
 
@@ -56,11 +56,11 @@ public sealed partial class TreeScanner
             var run = Entries.Mark();
             Directory(rootFd, descend: false, (name, identity) =>
             {
-                RootRuns.Add((run, Entries.Count - run.Index));
+                RootRuns.Add(Entries.Since(run));
                 subdirectory(name, identity);
                 run = Entries.Mark();
             });
-            RootRuns.Add((run, Entries.Count - run.Index));
+            RootRuns.Add(Entries.Since(run));
         }
 
         /// <summary>Walks the subtree below the root's subdirectory <paramref name="name"/> (its own entry is already recorded).</summary>
