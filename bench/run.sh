@@ -67,9 +67,13 @@ psql -d monitordb -qc 'CREATE TABLE floor_entries (path text, entry_type "char",
 conn="Host=$PGHOST;Port=$PGPORT;Database=monitordb;Username=postgres"
 
 measure() { # label command...  -> appends "label seconds rss_kb" to $work/samples
-  local label=$1; shift
-  /usr/bin/time -f "%e %M" -o "$work/time" "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log"; exit 1; }
-  echo "$label $(cat "$work/time")" >>"$work/samples"
+  # GNU time gives the peak RSS; its elapsed time has 10 ms steps, too coarse for runs of 0.2 s, so the wall
+  # time is taken around it in nanoseconds (the same few forks for the floor and the agent).
+  local label=$1 started ended; shift
+  started=$(date +%s%N)
+  /usr/bin/time -f "%M" -o "$work/time" "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log"; exit 1; }
+  ended=$(date +%s%N)
+  echo "$label $(( (ended - started) / 1000 )).e-6 $(cat "$work/time")" >>"$work/samples"
 }
 agent() { # build: jit | r2r | aot
   local binary=("$work/$1/NodeAgent")
@@ -103,7 +107,7 @@ for label in ["floor", "jit", "r2r", "aot"]:
     if label not in by: continue
     secs = statistics.median(s for s, _ in by[label])
     rss = statistics.median(r for _, r in by[label]) / 1024
-    print(f"{label:<8}{secs:>10.3f}{secs / floor:>9.2f}{rss:>20.1f}   {' '.join(f'{s:.2f}' for s, _ in by[label])}")
+    print(f"{label:<8}{secs:>10.3f}{secs / floor:>9.3f}{rss:>20.1f}   {' '.join(f'{s:.3f}' for s, _ in by[label])}")
 PY
 
 rescans=${RESCANS:-100}

@@ -134,7 +134,9 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
             }
 
             ordered.Add(main.RootRuns[^1]);
+            // Everything is handed out: the reader finishes while the snapshot is hashed.
             published?.Publish(ordered[^1]);
+            published?.Complete();
             problems.Summarize(mountPath);
             var snapshot = new TreeSnapshot(ordered);
             Interlocked.Exchange(ref _previousScanBytes, snapshot.ApproximateBytes);

@@ -233,9 +233,15 @@ public sealed partial class TreeScanner
                 NativeMethods.CloseDir(dir);
             }
 
-            var buffer = names;
-            refs.AsSpan(0, count).Sort((a, b) => buffer.AsSpan(a.Item1, a.Item2).SequenceCompareTo(buffer.AsSpan(b.Item1, b.Item2)));
+            refs.AsSpan(0, count).Sort(new ByName(names));
             return (names, refs, count);
+        }
+
+        /// <summary>Orders names by their bytes; a struct, so that the sort is compiled for it and calls it directly.</summary>
+        private readonly struct ByName(byte[] names) : IComparer<(int Offset, int Length)>
+        {
+            public int Compare((int Offset, int Length) a, (int Offset, int Length) b) =>
+                names.AsSpan(a.Offset, a.Length).SequenceCompareTo(names.AsSpan(b.Offset, b.Length));
         }
 
         private static void Grow<T>(ref T[] array, int used, int size)
