@@ -70,6 +70,9 @@ measure() { # label command...  -> appends "label seconds rss_kb" to $work/sampl
   # GNU time gives the peak RSS; its elapsed time has 10 ms steps, too coarse for runs of 0.2 s, so the wall
   # time is taken around it in nanoseconds (the same few forks for the floor and the agent).
   local label=$1 started ended; shift
+  # Each run starts on a quiet machine: the previous run's writes (a million rows of the floor's table, the
+  # agent's list) are flushed first, not left to the checkpointer and the kernel during the next one.
+  psql -d monitordb -qc CHECKPOINT >/dev/null; sync
   started=$(date +%s%N)
   /usr/bin/time -f "%M" -o "$work/time" "$@" >"$work/last.log" 2>&1 || { cat "$work/last.log"; exit 1; }
   ended=$(date +%s%N)

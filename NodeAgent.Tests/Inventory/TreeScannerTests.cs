@@ -127,6 +127,56 @@ public sealed class TreeScannerTests : IDisposable
     }
 
     [Fact]
+    public void Siblings_come_in_byte_order_whatever_prefixes_and_lengths_they_share()
+    {
+        // Names equal in their first 8 or 16 bytes, prefixes of each other around those lengths, bytes above 0x7F.
+        var random = new Random(7);
+        var names = new HashSet<byte[]>(new ByteArrayEquality());
+        foreach (var stem in new[] { "", "file-000", "file-0000000000a", "file-0000000000ab", "\u00e9t\u00e9" })
+        {
+            for (var i = 0; i < 60; i++)
+            {
+                var tail = new byte[random.Next(0, 20)];
+                for (var j = 0; j < tail.Length; j++)
+                {
+                    tail[j] = (byte)(random.Next(2) == 0 ? random.Next('0', '3') : random.Next(0x7E, 0x100));
+                }
+
+                var name = (byte[])[.. Encoding.UTF8.GetBytes(stem), .. tail];
+                if (name.Length > 0 && !name.Contains((byte)'/') && name is not [(byte)'.'] and not [(byte)'.', (byte)'.'])
+                {
+                    names.Add(name);
+                }
+            }
+        }
+
+        var dir = Directory.CreateDirectory(Path.Combine(_tree.Root, "d")).FullName;
+        foreach (var name in names)
+        {
+            var fd = Creat([.. Encoding.UTF8.GetBytes(dir + "/"), .. name, 0]);
+            Assert.True(fd >= 0 && Close(fd) == 0);
+        }
+
+        var listed = Scan().Snapshot.Entries().Skip(1).Select(e => e.PathBytes[2..]).ToList();
+
+        Assert.Equal(names.Count, listed.Count);
+        Assert.Equal(names.Order(Comparer<byte[]>.Create((a, b) => a.AsSpan().SequenceCompareTo(b))), listed);
+    }
+
+    private sealed class ByteArrayEquality : IEqualityComparer<byte[]>
+    {
+        public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(byte[] obj) => obj.Length;
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "creat")]
+    private static extern int Creat(byte[] path, int mode = 420);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "close")]
+    private static extern int Close(int fd);
+
+    [Fact]
     public void Scan_records_symlinks_without_following_them()
     {
         using var outside = new TempTree();

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
 using NodeAgent.Shared.Tree;
@@ -84,13 +83,9 @@ internal static class ChunkCopy
 
             throw;
         }
-        finally
-        {
-            columns.Return();
-        }
     }
 
-    /// <summary>One chunk's columns, each a run of array elements (length, then value), in pooled buffers.</summary>
+    /// <summary>One chunk's columns, each a run of array elements (length, then value).</summary>
     private sealed class Columns
     {
         public readonly Column Head = new();
@@ -183,14 +178,6 @@ internal static class ChunkCopy
             await elements.FlushAsync(stream, cancellationToken);
         }
 
-        public void Return()
-        {
-            foreach (var column in (ReadOnlySpan<Column>)[Head, _paths, _pathBytes, _types, _sizes, _modified, _modes])
-            {
-                column.Return();
-            }
-        }
-
         private static long Timestamp(DateTime utc) =>
             // As Npgsql writes a DateTime: the ends of its range are PostgreSQL's infinities, the rest truncated to microseconds.
             utc.Ticks == DateTime.MaxValue.Ticks ? long.MaxValue
@@ -198,10 +185,13 @@ internal static class ChunkCopy
             : (utc.Ticks - PostgresEpochTicks) / 10;
     }
 
-    /// <summary>Big-endian bytes appended to a pooled buffer, written out and emptied by <see cref="FlushAsync"/>.</summary>
+    /// <summary>
+    /// Big-endian bytes appended to a buffer, written out and emptied by <see cref="FlushAsync"/>. Not pooled: a list is
+    /// stored only when it changed, and buffers kept by a shared pool would stay with the agent between lists.
+    /// </summary>
     private sealed class Column
     {
-        private byte[] _buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        private byte[] _buffer = new byte[16 * 1024];
 
         public int Length { get; private set; }
 
@@ -209,10 +199,7 @@ internal static class ChunkCopy
         {
             if (Length + length > _buffer.Length)
             {
-                var larger = ArrayPool<byte>.Shared.Rent(Math.Max(2 * _buffer.Length, Length + length));
-                _buffer.AsSpan(0, Length).CopyTo(larger);
-                ArrayPool<byte>.Shared.Return(_buffer);
-                _buffer = larger;
+                Array.Resize(ref _buffer, Math.Max(2 * _buffer.Length, Length + length));
             }
 
             var span = _buffer.AsSpan(Length, length);
@@ -233,13 +220,6 @@ internal static class ChunkCopy
         public async ValueTask FlushAsync(Stream stream, CancellationToken cancellationToken)
         {
             await stream.WriteAsync(_buffer.AsMemory(0, Length), cancellationToken);
-            Length = 0;
-        }
-
-        public void Return()
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = [];
             Length = 0;
         }
     }

@@ -76,9 +76,12 @@ public static class AgentHost
                 oneShot.Services.AddMetrics();
                 oneShot.Services.AddSingleton<RunOnceCommand>();
                 using var host = oneShot.Build();
-                await host.StartAsync();
-                var exitCode = await host.Services.GetRequiredService<RunOnceCommand>()
+                // The jobs start first (a run-once host has no hosted services to wait for); starting the host meanwhile
+                // installs the SIGTERM handling that cancels them.
+                var run = host.Services.GetRequiredService<RunOnceCommand>()
                     .RunAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+                await host.StartAsync();
+                var exitCode = await run;
                 await host.StopAsync();
                 return exitCode;
             }

@@ -1,3 +1,4 @@
+using System.Runtime;
 using Microsoft.Extensions.Logging;
 
 namespace NodeAgent.Shared.Hosting;
@@ -8,6 +9,9 @@ internal sealed partial class RunOnceCommand(IEnumerable<IRunOnceJob> jobs, ILog
     /// <returns><see cref="ExitCodes.Success"/> when every job stored what it collected, else <see cref="ExitCodes.Failed"/> (so does SIGTERM first)</returns>
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
+        // One pass over the tree allocates a few MiB, most of which it keeps to the end: collecting on the way (several
+        // pauses of every thread) would find little to free. Past this much the GC runs as usual.
+        var heldOff = GC.TryStartNoGCRegion(NoCollectionBytes);
         try
         {
             var results = await Task.WhenAll(jobs.Select(job => job.RunAsync(cancellationToken)));
@@ -18,7 +22,17 @@ internal sealed partial class RunOnceCommand(IEnumerable<IRunOnceJob> jobs, ILog
             LogInterrupted(logger);
             return ExitCodes.Failed;
         }
+        finally
+        {
+            if (heldOff && GCSettings.LatencyMode == GCLatencyMode.NoGCRegion)
+            {
+                GC.EndNoGCRegion();
+            }
+        }
     }
+
+    /// <summary>What the jobs may allocate before the GC collects (it commits this much up front).</summary>
+    public const long NoCollectionBytes = 16L << 20;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Interrupted before everything was stored; nothing of it was written")]
     private static partial void LogInterrupted(ILogger logger);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text;
 using Microsoft.Extensions.Logging;
@@ -104,7 +105,7 @@ public sealed partial class TreeScanner
                 for (var i = 0; i < count; i++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
-                    var (offset, length) = refs[i];
+                    var (offset, length) = (refs[i].Offset, refs[i].Length);
                     var name = names.AsSpan(offset, length);
                     _pathLength = prefixLength;
                     if (prefixLength + 1 + length > _path.Length)
@@ -165,15 +166,15 @@ public sealed partial class TreeScanner
             finally
             {
                 ArrayPool<byte>.Shared.Return(names);
-                ArrayPool<(int, int)>.Shared.Return(refs);
+                ArrayPool<NameRef>.Shared.Return(refs);
             }
         }
 
         /// <summary>Reads every name of a directory (NUL-terminated, in a pooled buffer) and sorts them by their bytes.</summary>
-        private (byte[] Names, (int Offset, int Length)[] Refs, int Count) ReadSortedNames(int fd)
+        private (byte[] Names, NameRef[] Refs, int Count) ReadSortedNames(int fd)
         {
             var names = ArrayPool<byte>.Shared.Rent(4096);
-            var refs = ArrayPool<(int, int)>.Shared.Rent(64);
+            var refs = ArrayPool<NameRef>.Shared.Rent(64);
             var count = 0;
             var used = 0;
             var listing = NativeMethods.Dup(fd);
@@ -224,7 +225,7 @@ public sealed partial class TreeScanner
 
                     name.CopyTo(names.AsSpan(used));
                     names[used + name.Length] = 0;
-                    refs[count++] = (used, name.Length);
+                    refs[count++] = new NameRef(used, name);
                     used += name.Length + 1;
                 }
             }
@@ -237,11 +238,34 @@ public sealed partial class TreeScanner
             return (names, refs, count);
         }
 
-        /// <summary>Orders names by their bytes; a struct, so that the sort is compiled for it and calls it directly.</summary>
-        private readonly struct ByName(byte[] names) : IComparer<(int Offset, int Length)>
+        /// <summary>
+        /// A name in the buffer, with its first 16 bytes as two big-endian numbers (zero-padded: a name holds no NUL, so
+        /// a shorter name still sorts first), so that most comparisons of a sort are two integer comparisons.
+        /// </summary>
+        private readonly struct NameRef(int offset, ReadOnlySpan<byte> name)
         {
-            public int Compare((int Offset, int Length) a, (int Offset, int Length) b) =>
-                names.AsSpan(a.Offset, a.Length).SequenceCompareTo(names.AsSpan(b.Offset, b.Length));
+            public readonly int Offset = offset;
+            public readonly int Length = name.Length;
+            public readonly ulong Head = BigEndian(name);
+            public readonly ulong Next = name.Length > 8 ? BigEndian(name[8..]) : 0;
+
+            private static ulong BigEndian(ReadOnlySpan<byte> bytes)
+            {
+                Span<byte> padded = stackalloc byte[8];
+                padded.Clear();
+                bytes[..Math.Min(8, bytes.Length)].CopyTo(padded);
+                return BinaryPrimitives.ReadUInt64BigEndian(padded);
+            }
+        }
+
+        /// <summary>Orders names by their bytes; a struct, so that the sort is compiled for it and calls it directly.</summary>
+        private readonly struct ByName(byte[] names) : IComparer<NameRef>
+        {
+            public int Compare(NameRef a, NameRef b) =>
+                a.Head != b.Head ? a.Head.CompareTo(b.Head)
+                : a.Next != b.Next ? a.Next.CompareTo(b.Next)
+                : a.Length <= 16 || b.Length <= 16 ? a.Length.CompareTo(b.Length)
+                : names.AsSpan(a.Offset + 16, a.Length - 16).SequenceCompareTo(names.AsSpan(b.Offset + 16, b.Length - 16));
         }
 
         private static void Grow<T>(ref T[] array, int used, int size)
