@@ -76,12 +76,9 @@ public static class AgentHost
                 oneShot.Services.AddMetrics();
                 oneShot.Services.AddSingleton<RunOnceCommand>();
                 using var host = oneShot.Build();
-                // The jobs start first (a run-once host has no hosted services to wait for); starting the host meanwhile
-                // installs the SIGTERM handling that cancels them.
-                var run = host.Services.GetRequiredService<RunOnceCommand>()
-                    .RunAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
                 await host.StartAsync();
-                var exitCode = await run;
+                var exitCode = await host.Services.GetRequiredService<RunOnceCommand>()
+                    .RunAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
                 await host.StopAsync();
                 return exitCode;
             }
