@@ -24,8 +24,8 @@ internal static class ChunkCopy
 
     /// <summary>
     /// Copies the entries of <paramref name="segments"/> into <paramref name="table"/> (file_list_chunks or a table
-    /// like it) as chunks of at most <paramref name="chunkSize"/>, whatever the segments' sizes; returns how many
-    /// entries and how many bytes of them were written.
+    /// like it: a constant of the caller's, never input) as chunks of at most <paramref name="chunkSize"/>, whatever the
+    /// segments' sizes; returns how many entries and how many bytes of them were written.
     /// </summary>
     public static async Task<(int Entries, long Bytes)> WriteAsync(
         NpgsqlConnection connection, string table, long listId, IAsyncEnumerable<TreeSnapshot.Segment> segments, int chunkSize, CancellationToken cancellationToken)

@@ -2,7 +2,10 @@ using Npgsql;
 
 namespace NodeAgent.Shared.Database;
 
-/// <summary>The agent's one way to write many rows: a single binary COPY, rows written straight from the caller's buffers.</summary>
+/// <summary>
+/// The agent's one way to write many rows: a single binary COPY, rows written straight from the caller's buffers.
+/// (A list's chunks, arrays of up to a million elements, are encoded by the inventory itself: Inventory/ChunkCopy.)
+/// </summary>
 public static class BinaryCopy
 {
     /// <summary>
