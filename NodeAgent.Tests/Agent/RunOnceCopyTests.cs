@@ -76,7 +76,6 @@ public sealed class RunOnceCopyTests : IAsyncLifetime
     {
         var scanned = StoreHarness.Scan(_tree.Root).Result.Snapshot.Entries();
         var stored = await _db.Admin.RowsAsync("SELECT ordinal, path_bytes, entry_type, size, modified_at, mode FROM file_entries ORDER BY ordinal");
-        var postgresEpoch = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
 
         Assert.Equal(scanned.Count, stored.Count);
         Assert.True(await ScalarAsync("SELECT count(*) FROM file_list_chunks") >= 3);
@@ -86,7 +85,7 @@ public sealed class RunOnceCopyTests : IAsyncLifetime
             var row = stored[i];
             Assert.Equal(e.PathBytes, (byte[])row[1]!);
             Assert.Equal(
-                (i, ((char)e.Type).ToString(), e.Size, new DateTime((e.ModifiedUtc.Ticks - postgresEpoch) / 10 * 10 + postgresEpoch, DateTimeKind.Utc), e.Permissions),
+                (i, ((char)e.Type).ToString(), e.Size, e.ModifiedAsStored, e.Permissions),
                 ((int)row[0]!, (string)row[2]!, (long)row[3]!, (DateTime)row[4]!, (int)row[5]!));
         }
     }

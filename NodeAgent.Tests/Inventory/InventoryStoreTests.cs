@@ -123,9 +123,8 @@ public sealed class InventoryStoreTests : IAsyncLifetime
 
         var stored = (await _db.RowsAsync("SELECT path_bytes, entry_type, size, modified_at, mode FROM file_entries ORDER BY ordinal"))
             .Select(r => ((byte[])r[0]!, (string)r[1]!, (long)r[2]!, (DateTime)r[3]!, (int)r[4]!)).ToList();
-        var postgresEpoch = new DateTime(2000, 1, 1, 0, 0, 0, DateTimeKind.Utc).Ticks;
         var expected = scan.Result.Snapshot.Entries()
-            .Select(e => (e.PathBytes, ((char)e.Type).ToString(), e.Size, new DateTime((e.ModifiedUtc.Ticks - postgresEpoch) / 10 * 10 + postgresEpoch, DateTimeKind.Utc), e.Permissions))
+            .Select(e => (e.PathBytes, ((char)e.Type).ToString(), e.Size, e.ModifiedAsStored, e.Permissions))
             .ToList();
 
         Assert.True(await _db.ScalarAsync<long>("SELECT count(*) FROM file_list_chunks") >= 2);
