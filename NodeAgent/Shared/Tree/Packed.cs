@@ -5,7 +5,8 @@ namespace NodeAgent.Shared.Tree;
 /// <summary>
 /// Bytes appended in blocks of 64 KiB (below the large object heap, so they never fragment it), each record whole in
 /// one block: a million small records cost a few hundred blocks, not a million objects. A position names a block and
-/// an offset in it.
+/// an offset in it. A reader may read records committed before it was handed them while the writer appends more:
+/// appending never moves or rewrites a committed record (only <see cref="ReleaseBefore"/> does away with blocks).
 /// </summary>
 internal sealed class BlockBuffer
 {

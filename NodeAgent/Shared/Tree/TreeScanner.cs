@@ -45,9 +45,8 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
     {
         try
         {
-            var result = Walk(mountPath, segments, cancellationToken);
-            segments?.Complete();
-            return result;
+            // The walk completes the segments itself once it has handed out the last one, before it hashes.
+            return Walk(mountPath, segments, cancellationToken);
         }
         catch (Exception e)
         {
