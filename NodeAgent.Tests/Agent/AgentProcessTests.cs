@@ -41,6 +41,31 @@ public sealed class AgentProcessTests : IDisposable
     }
 
     [Fact]
+    public async Task RunOnce_logs_the_long_running_agents_lines_at_the_levels_the_logging_section_sets()
+    {
+        var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();
+        _tree.File("one.txt");
+
+        await using (var agent = AgentProcess.Start(Environment(connectionString, ("Agent__RunOnce", "true"),
+                         ("Logging__LogLevel__Microsoft.Hosting.Lifetime", "Warning"))))
+        {
+            Assert.True(await agent.WaitForExitAsync(Patience) == 0, agent.Output);
+            Assert.DoesNotContain(agent.Lines, l => l.Contains("Microsoft.Hosting.Lifetime", StringComparison.Ordinal));
+            Assert.All(agent.Lines, l => Assert.Matches(@"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z info: [\w.]+\[\d+\] \S", l));
+            var saved = Assert.Single(agent.Lines, l => l.Contains("Successfully saved data", StringComparison.Ordinal));
+            Assert.Matches(@" info: NodeAgent\.Inventory\.InventoryStore\[\d+\] Successfully saved data for node node-under-test, path .+: 1 entries, .+\)$", saved);
+        }
+
+        // The console's own section, as for the long-running agent's console logger.
+        await using (var agent = AgentProcess.Start(Environment(connectionString, ("Agent__RunOnce", "true"),
+                         ("Logging__Console__LogLevel__Default", "Warning"))))
+        {
+            Assert.True(await agent.WaitForExitAsync(Patience) == 0, agent.Output);
+            Assert.Empty(agent.Lines);
+        }
+    }
+
+    [Fact]
     public async Task Unreadable_directory_is_counted_and_logged_and_the_scan_goes_on()
     {
         var connectionString = await (await PostgresServer.Shared).CreateDatabaseAsync();

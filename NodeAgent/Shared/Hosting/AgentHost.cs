@@ -72,13 +72,27 @@ public static class AgentHost
             if (settings.RunOnce)
             {
                 ConfigureLogging(oneShot.Logging, oneShot.Configuration);
-                Compose(oneShot, settings, AddCapabilities);
+                var withTelemetry = Compose(oneShot, settings, AddCapabilities);
                 oneShot.Services.AddMetrics();
                 oneShot.Services.AddSingleton<RunOnceCommand>();
                 using var host = oneShot.Build();
-                await host.StartAsync();
-                var exitCode = await host.Services.GetRequiredService<RunOnceCommand>()
-                    .RunAsync(host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
+                var command = host.Services.GetRequiredService<RunOnceCommand>();
+                var stopping = host.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+                int exitCode;
+                if (withTelemetry)
+                {
+                    // The tracer starts with the host: the jobs' spans need it running.
+                    await host.StartAsync();
+                    exitCode = await command.RunAsync(stopping);
+                }
+                else
+                {
+                    // A run-once host without telemetry starts no service the jobs use: they begin while it starts.
+                    var running = command.RunAsync(stopping);
+                    await host.StartAsync();
+                    exitCode = await running;
+                }
+
                 await host.StopAsync();
                 return exitCode;
             }
@@ -106,7 +120,8 @@ public static class AgentHost
     }
 
     /// <summary>The shared base, then the capabilities (which read and check their own settings here), then the mount probe.</summary>
-    private static void Compose(IHostApplicationBuilder builder, AgentSettings settings, Action<AgentBuilder> addCapabilities)
+    /// <returns>whether the agent has telemetry (traces and metrics to export)</returns>
+    private static bool Compose(IHostApplicationBuilder builder, AgentSettings settings, Action<AgentBuilder> addCapabilities)
     {
         var services = builder.Services;
         services.AddSingleton<AgentDiagnostics>();
@@ -138,6 +153,7 @@ public static class AgentHost
 
         // A missing hostPath is the most common deployment mistake: say so before anything starts.
         MountDirectory.Probe(settings.MountPath);
+        return withTelemetry;
     }
 
     /// <summary><c>Agent:MigrateOnly=true</c>: the schema migrations of every capability, then exit.</summary>
@@ -169,20 +185,27 @@ public static class AgentHost
         builder.AddAgentDatabase(settings, withTelemetry);
     }
 
-    /// <param name="configuration">the Logging section's source, for the plain hosts (the web host reads it itself)</param>
+    /// <param name="configuration">
+    /// the Logging section's source, for the one-shot plain hosts (run once, migrate only), which log on the one-line console:
+    /// the same lines, with less to start before the work can begin. The web host reads the section itself.
+    /// </param>
     private static void ConfigureLogging(ILoggingBuilder logging, IConfiguration? configuration)
     {
         if (configuration is not null)
         {
             logging.AddConfiguration(configuration.GetSection("Logging"));
+            logging.Services.AddSingleton<ILoggerProvider>(_ => new OneLineConsoleLoggerProvider());
+        }
+        else
+        {
+            logging.AddSimpleConsole(options =>
+            {
+                options.SingleLine = true;
+                options.UseUtcTimestamp = true;
+                options.TimestampFormat = OneLineConsoleLoggerProvider.TimestampFormat;
+            });
         }
 
-        logging.AddSimpleConsole(options =>
-        {
-            options.SingleLine = true;
-            options.UseUtcTimestamp = true;
-            options.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
-        });
         // A host that cannot start (a port in use) is reported in one line by RunAsync, not as a logged stack trace.
         logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
     }
