@@ -1,7 +1,9 @@
+using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using NodeAgent.Inventory;
 using NodeAgent.Shared.Database;
+using NodeAgent.Shared.Tree;
 using NodeAgent.Tests.Infrastructure;
 using Npgsql;
 
@@ -254,5 +256,46 @@ public sealed class InventoryStoreTests : IAsyncLifetime
                 await harness.DisposeAsync();
             }
         }
+    }
+
+    /// <summary>Less than two of these chunks take once compressed, more than the staging table's empty files.</summary>
+    private const long StoredChunksBytes = 64 * 1024;
+
+    [Fact]
+    public async Task Chunks_copied_while_the_tree_is_walked_are_stored_as_they_arrive_not_all_when_the_walk_ends()
+    {
+        _tree.Populate(5 * InventoryStore.ChunkSize);
+        var scan = StoreHarness.Scan(_tree.Root);
+        var segments = new ScanSegments();
+        var staging = _db.Store.StageAsync(scan.NodeName, segments, _db.Store.PrepareAsync(default), default);
+
+        // Three chunks' worth of the tree is walked; the rest is still to come.
+        var all = scan.Result.Snapshot.Segments;
+        var handedOut = 0;
+        for (var entries = 0; entries <= 3 * InventoryStore.ChunkSize; entries += all[handedOut++].Count)
+        {
+            segments.Publish(all[handedOut]);
+        }
+
+        // Stored rows are in the files of the staging table (a temporary table's are named t<backend>_<file> in its
+        // database's directory); rows held back for later are in the server's memory only.
+        var directory = Path.Combine(await _db.ScalarAsync<string>("SHOW data_directory"), "base",
+            (await _db.ScalarAsync<uint>("SELECT oid FROM pg_database WHERE datname = current_database()")).ToString(CultureInfo.InvariantCulture));
+        long StagedBytes() => Directory.EnumerateFiles(directory, "t*_*").Sum(file => new FileInfo(file).Length);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (StagedBytes() < StoredChunksBytes && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.True(StagedBytes() >= StoredChunksBytes, $"the staged rows take {StagedBytes()} bytes on disk before the copy ends");
+        foreach (var segment in all.Skip(handedOut))
+        {
+            segments.Publish(segment);
+        }
+
+        segments.Complete();
+        await _db.Store.StoreAsync(scan, await staging, default);
+        Assert.Equal(scan.Result.Snapshot.Count, await _db.ScalarAsync<long>("SELECT sum(cardinality(paths))::bigint FROM file_list_chunks"));
     }
 }

@@ -45,8 +45,15 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         try
         {
             var transaction = await NodeTransaction.BeginAsync(connection, nodeName, cancellationToken);
+            // COPY into a table without row triggers keeps rows back to insert them up to 1,000 at a time, and does not
+            // count a binary row's size: a list's chunks (49 at 200,000 entries) would all wait, to be compressed and
+            // stored after the walk. A BEFORE row trigger (which does nothing) makes it store each chunk as it arrives.
             await using (var create = new NpgsqlCommand(
-                $"CREATE TEMPORARY TABLE {StageTable} (LIKE file_list_chunks INCLUDING COMPRESSION) ON COMMIT DROP", connection, transaction))
+                $"""
+                CREATE TEMPORARY TABLE {StageTable} (LIKE file_list_chunks INCLUDING COMPRESSION) ON COMMIT DROP;
+                CREATE OR REPLACE FUNCTION pg_temp.{StageTable}_row() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END';
+                CREATE TRIGGER {StageTable}_row BEFORE INSERT ON {StageTable} FOR EACH ROW EXECUTE FUNCTION pg_temp.{StageTable}_row();
+                """, connection, transaction))
             {
                 await create.ExecuteNonQueryAsync(cancellationToken);
             }
