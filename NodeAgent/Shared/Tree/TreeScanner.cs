@@ -45,7 +45,7 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
     {
         try
         {
-            // The walk completes the segments itself once it has handed out the last one, before it hashes.
+            // The walk completes the segments itself once it has handed out (and hashed) the last one.
             return Walk(mountPath, segments, cancellationToken);
         }
         catch (Exception e)
@@ -76,6 +76,13 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
             var next = -1;
             var publishedItems = 0;
             var publishing = new Lock();
+            using var hasher = new TreeSnapshot.Hasher();
+            void HandOut(TreeSnapshot.Segment segment)
+            {
+                hasher.Append(segment);
+                published?.Publish(segment);
+            }
+
             void Work(Walker walker)
             {
                 for (var item = Interlocked.Increment(ref next); item < subtrees.Count; item = Interlocked.Increment(ref next))
@@ -84,21 +91,15 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
                     var start = walker.Entries.Mark();
                     walker.Subtree(rootFd, name, identity);
                     var segment = walker.Entries.Since(start);
-                    if (published is null)
+
+                    // In tree order: whichever walker completes the next subtree in line hashes and publishes every one done.
+                    lock (publishing)
                     {
                         segments[item] = segment;
-                    }
-                    else
-                    {
-                        // In tree order: whichever walker completes the next subtree in line publishes every one done.
-                        lock (publishing)
+                        for (; publishedItems < subtrees.Count && segments[publishedItems] is { } done; publishedItems++)
                         {
-                            segments[item] = segment;
-                            for (; publishedItems < subtrees.Count && segments[publishedItems] is { } done; publishedItems++)
-                            {
-                                published.Publish(main.RootRuns[publishedItems]);
-                                published.Publish(done);
-                            }
+                            HandOut(main.RootRuns[publishedItems]);
+                            HandOut(done);
                         }
                     }
                 }
@@ -133,11 +134,10 @@ public sealed partial class TreeScanner(ILogger<TreeScanner> logger, long collec
             }
 
             ordered.Add(main.RootRuns[^1]);
-            // Everything is handed out: the reader finishes while the snapshot is hashed.
-            published?.Publish(ordered[^1]);
+            HandOut(ordered[^1]);
             published?.Complete();
             problems.Summarize(mountPath);
-            var snapshot = new TreeSnapshot(ordered);
+            var snapshot = new TreeSnapshot(ordered, hasher.Finish());
             Interlocked.Exchange(ref _previousScanBytes, snapshot.ApproximateBytes);
             return new ScanResult(snapshot, walkers.Sum(w => w.Vanished), walkers.Sum(w => w.Unreadable), Stopwatch.GetElapsedTime(started));
         }

@@ -12,12 +12,13 @@ public sealed class TreeSnapshot
 {
     private readonly Segment[] _segments;
 
-    internal TreeSnapshot(IReadOnlyList<Segment> segments)
+    /// <param name="contentHash">the hash of these segments when it was taken already (<see cref="Hasher"/>), else it is taken here</param>
+    internal TreeSnapshot(IReadOnlyList<Segment> segments, byte[]? contentHash = null)
     {
         _segments = [.. segments.Where(s => s.Count > 0)];
         Count = _segments.Sum(s => s.Count);
         ApproximateBytes = _segments.Select(s => s.List).Distinct().Sum(l => l.ApproximateBytes);
-        ContentHash = ComputeHash();
+        ContentHash = contentHash ?? ComputeHash();
     }
 
     public int Count { get; }
@@ -36,23 +37,44 @@ public sealed class TreeSnapshot
     /// <summary>The entries of one segment.</summary>
     internal static Enumerator Read(Segment segment) => new([segment]);
 
-    /// <summary>
-    /// SHA-256 over each segment's entry count and its records as the lists code them (path, mode, size and time, each
-    /// recorded exactly): no entry is decoded for it. The segments follow the tree (the root's entries between its
-    /// subdirectories, each top-level subtree), so equal trees give equal segments and equal hashes.
-    /// </summary>
     private byte[] ComputeHash()
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        Span<byte> count = stackalloc byte[4];
+        using var hasher = new Hasher();
         foreach (var segment in _segments)
         {
-            BinaryPrimitives.WriteInt32LittleEndian(count, segment.Count);
-            hash.AppendData(count);
-            segment.List.Hash(segment, hash);
+            hasher.Append(segment);
         }
 
-        return hash.GetHashAndReset();
+        return hasher.Finish();
+    }
+
+    /// <summary>
+    /// The content hash, taken segment by segment in tree order (a walk hashes each run as soon as it and everything
+    /// before it are walked): SHA-256 over each segment's entry count and its records as the lists code them (path, mode,
+    /// size and time, each recorded exactly), without decoding an entry. The segments follow the tree (the root's entries
+    /// between its subdirectories, each top-level subtree), so equal trees give equal segments and equal hashes.
+    /// </summary>
+    internal sealed class Hasher : IDisposable
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public void Append(Segment segment)
+        {
+            if (segment.Count == 0)
+            {
+                // A snapshot keeps no empty segment.
+                return;
+            }
+
+            Span<byte> count = stackalloc byte[4];
+            BinaryPrimitives.WriteInt32LittleEndian(count, segment.Count);
+            _hash.AppendData(count);
+            segment.List.Hash(segment, _hash);
+        }
+
+        public byte[] Finish() => _hash.GetHashAndReset();
+
+        public void Dispose() => _hash.Dispose();
     }
 
     /// <summary>A run of one list's entries, from a place where its coding starts afresh to where the run ends (<see cref="EntryList.Since"/>).</summary>
