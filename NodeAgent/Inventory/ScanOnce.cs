@@ -20,14 +20,15 @@ internal sealed partial class ScanOnce(
 
     public async Task<bool> RunAsync(CancellationToken cancellationToken)
     {
-        // Connecting and migrating overlap the scan, and so does copying the entries walked so far.
-        var prepared = store.PrepareAsync(cancellationToken);
+        // The walk starts first; connecting and migrating overlap it, and so does copying the entries walked so far.
         var segments = new ScanSegments();
+        var walk = Task.Run(() => collector.Collect(segments, cancellationToken), cancellationToken);
+        var prepared = store.PrepareAsync(cancellationToken);
         var staging = store.StageAsync(settings.NodeName, segments, prepared, cancellationToken);
         ScanRecord scan;
         try
         {
-            scan = await Task.Run(() => collector.Collect(segments, cancellationToken), cancellationToken);
+            scan = await walk;
         }
         catch
         {
