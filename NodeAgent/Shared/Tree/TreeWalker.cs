@@ -258,7 +258,7 @@ public sealed partial class TreeScanner
             }
         }
 
-        /// <summary>Orders names by their bytes; a struct, so that the sort is compiled for it and calls it directly.</summary>
+        /// <summary>Orders names by their bytes.</summary>
         private readonly struct ByName(byte[] names) : IComparer<NameRef>
         {
             public int Compare(NameRef a, NameRef b) =>
