@@ -45,9 +45,10 @@ public sealed partial class InventoryStore(NpgsqlDataSource dataSource, SchemaMi
         try
         {
             var transaction = await NodeTransaction.BeginAsync(connection, nodeName, cancellationToken);
-            // COPY into a table without row triggers keeps rows back to insert them up to 1,000 at a time, and does not
-            // count a binary row's size: a list's chunks (49 at 200,000 entries) would all wait, to be compressed and
-            // stored after the walk. A BEFORE row trigger (which does nothing) makes it store each chunk as it arrives.
+            // COPY into a table without row triggers keeps rows back to insert them up to 1,000 at a time, and (PostgreSQL
+            // 15) does not count a binary row's size: a list's chunks (49 at 200,000 entries) would all wait, to be
+            // compressed and stored after the walk. A BEFORE row trigger (which does nothing) makes it store each chunk
+            // as it arrives.
             await using (var create = new NpgsqlCommand(
                 $"""
                 CREATE TEMPORARY TABLE {StageTable} (LIKE file_list_chunks INCLUDING COMPRESSION) ON COMMIT DROP;

@@ -5,11 +5,11 @@ using Microsoft.Extensions.Logging;
 namespace NodeAgent.Shared.Hosting;
 
 /// <summary>
-/// The run-once agent's log on standard output, in the long-running agent's line format (see
+/// The one-shot agent's log (run once, migrate only) on standard output, in the long-running agent's line format (see
 /// <see cref="AgentHost"/>: UTC timestamp, level, category[event id], message, any exception on the same line), each line
 /// written as it is logged. The framework's console logger cost a one-shot scan about 4 ms before it could begin (its
 /// options bound from configuration for three formatters, a writer thread started) to write the handful of lines a
-/// run-once agent logs. The levels are still filtered by the <c>Logging</c> section (<c>Logging:Console</c> included).
+/// one-shot agent logs. The levels are still filtered by the <c>Logging</c> section (<c>Logging:Console</c> included).
 /// </summary>
 [ProviderAlias("Console")]
 internal sealed class OneLineConsoleLoggerProvider(Stream output, TimeProvider time) : ILoggerProvider
